@@ -1,0 +1,74 @@
+"""The ``headgen`` command: a thin typer app; each part contributes its subcommands.
+
+Every module in ``COMMAND_MODULES`` exposes ``register(app: typer.Typer) -> None``.
+User errors (:class:`headgen.errors.HeadgenError`, missing files, bad YAML) are printed as
+one line on stderr with a non-zero exit code, never as a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from headgen.errors import HeadgenError
+
+COMMAND_MODULES = [
+    "headgen.pipeline.cli",      # headgen run
+    "headgen.asset_fetch",       # headgen assets ...
+    "headgen.stages.pose.cli",   # headgen pose
+    "headgen.stages.fit.cli",    # headgen fit
+    "headgen.demo",              # headgen demo
+]
+
+app = typer.Typer(help="headgen: photos, video and speech to 3D heads and talking-head videos.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _root() -> None:
+    """headgen: photos, video and speech to 3D head avatars and talking-head animations."""
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:   # that part is not built in this checkout
+                continue
+            raise
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: runs the app, turning user errors into one line + exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except HeadgenError as e:
+        print(f"headgen: error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 1)
+    except FileNotFoundError as e:
+        print(f"headgen: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("headgen: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    except Exception as e:  # click's own usage errors
+        import click
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

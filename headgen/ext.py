@@ -1,0 +1,99 @@
+"""Build and load the C++/CUDA extensions whose sources live in ``<repo>/cuda_ext``.
+
+The per-element math lives in ``cuda_ext/include/*.h`` as ``HG_HD`` (``__host__ __device__``)
+functions, compiled twice: by g++ with OpenMP into a CPU extension (always available where a
+compiler is) and by nvcc into a CUDA extension (when torch has CUDA). Builds go through
+``torch.utils.cpp_extension.load`` (ninja, cached under ``~/.cache/headgen/ext``), once per
+source digest, on first use.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from headgen.assets import REPO_ROOT, cache_dir
+from headgen.errors import HeadgenError
+
+EXT_ROOT = REPO_ROOT / "cuda_ext"
+INCLUDE_DIR = EXT_ROOT / "include"
+
+
+class ExtensionBuildError(HeadgenError):
+    """The extension could not be compiled; the message carries the compiler's last lines."""
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(set(paths)):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _all_headers() -> list[Path]:
+    return sorted(INCLUDE_DIR.glob("*.h")) if INCLUDE_DIR.exists() else []
+
+
+@lru_cache(maxsize=None)
+def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verbose: bool = False):
+    """Compile (once, cached) and import a torch extension.
+
+    name: python module name of the extension, e.g. ``"headgen_splat_cpu"``.
+    sources: paths relative to ``cuda_ext/`` (``.cpp`` for CPU, ``.cu`` + ``.cpp`` for CUDA).
+    cuda: build with nvcc (requires a CUDA build of torch and ``CUDA_HOME``).
+    Returns the imported module; raises ExtensionBuildError with the compiler output on failure.
+    """
+    from torch.utils import cpp_extension
+
+    src = [EXT_ROOT / s for s in sources]
+    missing = [str(s) for s in src if not s.exists()]
+    if missing:
+        raise ExtensionBuildError(f"extension '{name}': source files missing: {', '.join(missing)}")
+    tag = _digest(src + _all_headers())
+    build_dir = cache_dir() / "ext" / f"{name}_{tag}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    cflags = ["-O3", "-std=c++17", "-fopenmp", "-DHG_WITH_OPENMP"]
+    kwargs = dict(name=name, sources=[str(s) for s in src], extra_include_paths=[str(INCLUDE_DIR)],
+                  extra_cflags=cflags, extra_ldflags=["-fopenmp"], build_directory=str(build_dir),
+                  verbose=verbose)
+    if cuda:
+        kwargs["extra_cuda_cflags"] = ["-O3", "--use_fast_math", "-std=c++17", "-lineinfo"]
+    if not os.environ.get("MAX_JOBS"):
+        os.environ["MAX_JOBS"] = str(max(1, (os.cpu_count() or 2)))
+    try:
+        return cpp_extension.load(**kwargs)
+    except Exception as e:  # compiler errors come back as RuntimeError/CalledProcessError
+        msg = str(e).strip().splitlines()
+        raise ExtensionBuildError(f"building extension '{name}' failed: {' | '.join(msg[-8:])}") from e
+
+
+def nvcc_compile_check(cu_files: list[str], out_dir: str | Path, extra_flags: list[str] | None = None) -> list[Path]:
+    """Compile ``.cu`` files (relative to ``cuda_ext/``) to object files with nvcc directly against
+    torch's headers, without a CUDA torch: proves the CUDA sources compile on a GPU-less machine.
+    Returns the object paths; raises ExtensionBuildError with nvcc's output on failure."""
+    import sysconfig
+
+    from torch.utils.cpp_extension import include_paths
+
+    nvcc = shutil.which("nvcc") or (Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "bin" / "nvcc")
+    if not Path(str(nvcc)).exists():
+        raise ExtensionBuildError("nvcc not found: install the CUDA toolkit or set CUDA_HOME")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    incs = [f"-I{p}" for p in include_paths()] + [f"-I{INCLUDE_DIR}", f"-I{sysconfig.get_paths()['include']}"]
+    objs = []
+    for cu in cu_files:
+        obj = out_dir / (Path(cu).stem + ".o")
+        cmd = [str(nvcc), "-c", str(EXT_ROOT / cu), "-o", str(obj), "-std=c++17", "-O3",
+               "-DTORCH_EXTENSION_NAME=headgen_check", "--expt-relaxed-constexpr",
+               "-Xcompiler", "-fPIC", *incs, *(extra_flags or [])]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-10:])
+            raise ExtensionBuildError(f"nvcc failed on {cu}: {tail}")
+        objs.append(obj)
+    return objs
