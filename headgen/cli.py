@@ -59,13 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
-    except Exception as e:  # click's own usage errors
-        import click
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
-            return 1
+    except Exception as e:  # click's usage errors (typer >= 0.2x vendors click as typer._click)
+        for modname in ("click.exceptions", "typer._click.exceptions"):
+            try:
+                exc = importlib.import_module(modname)
+            except ImportError:
+                continue
+            if isinstance(e, exc.ClickException):
+                e.show()
+                return e.exit_code
+            if isinstance(e, exc.Abort):
+                return 1
         raise
     return 0
 
