@@ -1,0 +1,6 @@
+"""The ``pose`` stage: head pose (yaw/pitch/roll, rotation, translation, landmarks) for images and videos.
+
+Modules: ``solver`` (Procrustes + PnP + depth prior), ``smoothing`` (One-Euro per track),
+``estimator`` (per-frame pipeline), ``sources`` (input expansion), ``viz`` (drawing), ``run``
+(pose.json writer; schema in its docstring), ``stage`` (PoseStage), ``cli`` (``headgen pose``).
+"""
