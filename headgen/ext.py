@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from functools import lru_cache
@@ -34,8 +35,18 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-def _all_headers() -> list[Path]:
-    return sorted(INCLUDE_DIR.glob("*.h")) if INCLUDE_DIR.exists() else []
+def _included_headers(paths: list[Path]) -> list[Path]:
+    """Headers of INCLUDE_DIR reachable through ``#include "x.h"`` from ``paths`` (recursively), so an
+    extension rebuilds when, and only when, a header it uses changes."""
+    seen: set[Path] = set()
+    todo = list(paths)
+    while todo:
+        for name in re.findall(r'#include\s+"([^"]+)"', todo.pop().read_text(errors="ignore")):
+            h = INCLUDE_DIR / name
+            if h.exists() and h not in seen:
+                seen.add(h)
+                todo.append(h)
+    return sorted(seen)
 
 
 @lru_cache(maxsize=None)
@@ -53,10 +64,10 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verb
     missing = [str(s) for s in src if not s.exists()]
     if missing:
         raise ExtensionBuildError(f"extension '{name}': source files missing: {', '.join(missing)}")
-    tag = _digest(src + _all_headers())
+    tag = _digest(src + _included_headers(src))
     build_dir = cache_dir() / "ext" / f"{name}_{tag}"
     build_dir.mkdir(parents=True, exist_ok=True)
-    cflags = ["-O3", "-std=c++17", "-fopenmp", "-DHG_WITH_OPENMP"]
+    cflags = ["-O3", "-fopenmp", "-DHG_WITH_OPENMP"]  # torch picks the C++ standard
     kwargs = dict(name=name, sources=[str(s) for s in src], extra_include_paths=[str(INCLUDE_DIR)],
                   extra_cflags=cflags, extra_ldflags=["-fopenmp"], build_directory=str(build_dir),
                   verbose=verbose)

@@ -1,0 +1,159 @@
+// torch bindings of the CUDA splatting backend (built only with cuda=True, i.e. with a CUDA torch).
+// Same function names and signatures as the CPU module (cpu/splat_cpu.cpp) except bin_tiles, which the
+// CUDA backend does with torch ops (headgen/splat/binning.py). float32 only.
+#include <torch/extension.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <vector>
+
+#include "splat_cuda.h"
+#include "splat_math.h"
+
+namespace {
+
+void check_cuda(const torch::Tensor &t, const char *name) {
+    TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
+    TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+    TORCH_CHECK(t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kInt32, name,
+                " must be float32 (int32 for indices)");
+}
+
+void *stream() { return (void *)c10::cuda::getCurrentCUDAStream().stream(); }
+
+hgsplat::ProjParams make_params(int64_t width, int64_t height, double eps2d, double near_plane, double far_plane,
+                                double radius_clip, bool antialiased) {
+    hgsplat::ProjParams p;
+    p.width = (int)width;
+    p.height = (int)height;
+    p.eps2d = eps2d;
+    p.near_plane = near_plane;
+    p.far_plane = far_plane;
+    p.radius_clip = radius_clip;
+    p.antialiased = antialiased;
+    return p;
+}
+
+std::vector<torch::Tensor> project_fwd(torch::Tensor means, torch::Tensor quats, torch::Tensor scales,
+                                       torch::Tensor opacities, torch::Tensor viewmats, torch::Tensor Ks,
+                                       int64_t width, int64_t height, double eps2d, double near_plane,
+                                       double far_plane, double radius_clip, bool antialiased) {
+    check_cuda(means, "means"); check_cuda(quats, "quats"); check_cuda(scales, "scales");
+    check_cuda(viewmats, "viewmats"); check_cuda(Ks, "Ks");
+    const bool has_op = opacities.numel() > 0;
+    if (has_op) check_cuda(opacities, "opacities");
+    const c10::cuda::CUDAGuard guard(means.device());
+    const int64_t N = means.size(0), C = viewmats.size(0);
+    auto opts = means.options();
+    auto radii = torch::zeros({C, N, 2}, opts.dtype(torch::kInt32));
+    auto means2d = torch::zeros({C, N, 2}, opts);
+    auto depths = torch::zeros({C, N}, opts);
+    auto conics = torch::zeros({C, N, 3}, opts);
+    auto comps = torch::zeros({C, N}, opts);
+    hgsplat_cuda::project_fwd(means.data_ptr<float>(), quats.data_ptr<float>(), scales.data_ptr<float>(),
+                              has_op ? opacities.data_ptr<float>() : nullptr, viewmats.data_ptr<float>(),
+                              Ks.data_ptr<float>(), (int)C, (int)N,
+                              make_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased),
+                              radii.data_ptr<int32_t>(), means2d.data_ptr<float>(), depths.data_ptr<float>(),
+                              conics.data_ptr<float>(), comps.data_ptr<float>(), stream());
+    return {radii, means2d, depths, conics, comps};
+}
+
+std::vector<torch::Tensor> project_bwd(torch::Tensor means, torch::Tensor quats, torch::Tensor scales,
+                                       torch::Tensor viewmats, torch::Tensor Ks, torch::Tensor radii,
+                                       int64_t width, int64_t height, double eps2d, double near_plane,
+                                       double far_plane, double radius_clip, bool antialiased,
+                                       torch::Tensor v_means2d, torch::Tensor v_depths, torch::Tensor v_conics,
+                                       torch::Tensor v_comps) {
+    const c10::cuda::CUDAGuard guard(means.device());
+    const int64_t N = means.size(0), C = viewmats.size(0);
+    auto v_means = torch::zeros_like(means), v_quats = torch::zeros_like(quats), v_scales = torch::zeros_like(scales);
+    v_means2d = v_means2d.contiguous(); v_depths = v_depths.contiguous();
+    v_conics = v_conics.contiguous(); v_comps = v_comps.contiguous();
+    hgsplat_cuda::project_bwd(means.data_ptr<float>(), quats.data_ptr<float>(), scales.data_ptr<float>(),
+                              viewmats.data_ptr<float>(), Ks.data_ptr<float>(), radii.data_ptr<int32_t>(), (int)C,
+                              (int)N, make_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased),
+                              v_means2d.data_ptr<float>(), v_depths.data_ptr<float>(), v_conics.data_ptr<float>(),
+                              v_comps.data_ptr<float>(), v_means.data_ptr<float>(), v_quats.data_ptr<float>(),
+                              v_scales.data_ptr<float>(), stream());
+    return {v_means, v_quats, v_scales};
+}
+
+torch::Tensor sh_fwd(int64_t degree, torch::Tensor dirs, torch::Tensor coeffs) {
+    check_cuda(dirs, "dirs"); check_cuda(coeffs, "coeffs");
+    TORCH_CHECK(degree >= 0 && degree <= 3 && (degree + 1) * (degree + 1) <= coeffs.size(1), "bad sh degree");
+    const c10::cuda::CUDAGuard guard(dirs.device());
+    const int64_t C = dirs.size(0), N = dirs.size(1), K = coeffs.size(1);
+    auto colors = torch::zeros({C, N, 3}, dirs.options());
+    hgsplat_cuda::sh_fwd((int)degree, dirs.data_ptr<float>(), coeffs.data_ptr<float>(), (int)C, (int)N, (int)K,
+                         colors.data_ptr<float>(), stream());
+    return colors;
+}
+
+std::vector<torch::Tensor> sh_bwd(int64_t degree, torch::Tensor dirs, torch::Tensor coeffs, torch::Tensor v_colors,
+                                  bool need_dirs) {
+    const c10::cuda::CUDAGuard guard(dirs.device());
+    const int64_t C = dirs.size(0), N = dirs.size(1), K = coeffs.size(1);
+    auto v_coeffs = torch::zeros_like(coeffs), v_dirs = torch::zeros_like(dirs);
+    v_colors = v_colors.contiguous();
+    hgsplat_cuda::sh_bwd((int)degree, dirs.data_ptr<float>(), coeffs.data_ptr<float>(), v_colors.data_ptr<float>(),
+                         (int)C, (int)N, (int)K, v_coeffs.data_ptr<float>(),
+                         need_dirs ? v_dirs.data_ptr<float>() : nullptr, stream());
+    return {v_coeffs, v_dirs};
+}
+
+std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conics, torch::Tensor colors,
+                                      torch::Tensor opacities, torch::Tensor backgrounds, int64_t width, int64_t height,
+                                      int64_t tile_size, torch::Tensor tile_offsets, torch::Tensor flatten_ids) {
+    check_cuda(means2d, "means2d"); check_cuda(conics, "conics"); check_cuda(colors, "colors");
+    check_cuda(opacities, "opacities"); check_cuda(tile_offsets, "tile_offsets"); check_cuda(flatten_ids, "flatten_ids");
+    TORCH_CHECK((tile_size * tile_size) % 32 == 0 && tile_size <= 32, "CUDA backend: tile_size must be 8, 16, 24 or 32");
+    const bool has_bg = backgrounds.numel() > 0;
+    if (has_bg) check_cuda(backgrounds, "backgrounds");
+    const c10::cuda::CUDAGuard guard(means2d.device());
+    const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+    auto opts = means2d.options();
+    auto render = torch::zeros({C, height, width, D}, opts);
+    auto alpha = torch::zeros({C, height, width, 1}, opts);
+    auto Tfinal = torch::ones({C, height, width}, opts);
+    auto last = torch::full({C, height, width}, -1, opts.dtype(torch::kInt32));
+    hgsplat_cuda::raster_fwd(means2d.data_ptr<float>(), conics.data_ptr<float>(), colors.data_ptr<float>(),
+                             opacities.data_ptr<float>(), has_bg ? backgrounds.data_ptr<float>() : nullptr, (int)C,
+                             (int)N, (int)D, (int)width, (int)height, (int)tile_size, tile_offsets.data_ptr<int32_t>(),
+                             flatten_ids.data_ptr<int32_t>(), render.data_ptr<float>(), alpha.data_ptr<float>(),
+                             Tfinal.data_ptr<float>(), last.data_ptr<int32_t>(), stream());
+    return {render, alpha, Tfinal, last};
+}
+
+std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conics, torch::Tensor colors,
+                                      torch::Tensor opacities, int64_t width, int64_t height, int64_t tile_size,
+                                      torch::Tensor tile_offsets, torch::Tensor flatten_ids, torch::Tensor render,
+                                      torch::Tensor Tfinal, torch::Tensor last, torch::Tensor v_render,
+                                      torch::Tensor v_alpha) {
+    const c10::cuda::CUDAGuard guard(means2d.device());
+    const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
+    auto opts = means2d.options();
+    auto v_means2d = torch::zeros({C, N, 2}, opts), v_conics = torch::zeros({C, N, 3}, opts);
+    auto v_colors = torch::zeros({C, N, D}, opts), v_opac = torch::zeros({C, N}, opts);
+    v_render = v_render.contiguous();
+    v_alpha = v_alpha.contiguous();
+    hgsplat_cuda::raster_bwd(means2d.data_ptr<float>(), conics.data_ptr<float>(), colors.data_ptr<float>(),
+                             opacities.data_ptr<float>(), (int)C, (int)N, (int)D, (int)width, (int)height,
+                             (int)tile_size, tile_offsets.data_ptr<int32_t>(), flatten_ids.data_ptr<int32_t>(),
+                             render.data_ptr<float>(), Tfinal.data_ptr<float>(), last.data_ptr<int32_t>(),
+                             v_render.data_ptr<float>(), v_alpha.data_ptr<float>(), v_means2d.data_ptr<float>(),
+                             v_conics.data_ptr<float>(), v_colors.data_ptr<float>(), v_opac.data_ptr<float>(), stream());
+    return {v_means2d, v_conics, v_colors, v_opac};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+    m.doc() = "headgen 3D Gaussian splatting rasteriser, CUDA backend";
+    m.def("project_fwd", &project_fwd);
+    m.def("project_bwd", &project_bwd);
+    m.def("sh_fwd", &sh_fwd);
+    m.def("sh_bwd", &sh_bwd);
+    m.def("raster_fwd", &raster_fwd);
+    m.def("raster_bwd", &raster_bwd);
+}
