@@ -10,8 +10,7 @@ import math
 import torch
 from torch import Tensor
 
-#: Field of view assumed when a user gives no intrinsics: a typical phone/webcam lens.
-DEFAULT_FOV_DEG = 50.0
+from headgen.geometry.conventions import DEFAULT_FOV_DEG
 
 
 def intrinsics_matrix(fx: Tensor | float, fy: Tensor | float, cx: Tensor | float, cy: Tensor | float,

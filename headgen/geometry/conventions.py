@@ -20,6 +20,10 @@ import numpy as np
 
 METRES_PER_CENTIMETRE = 0.01
 
+#: Field of view (degrees, across the longer image side) assumed when a user gives no intrinsics:
+#: a typical phone/webcam lens.
+DEFAULT_FOV_DEG = 50.0
+
 #: Rotation taking head-model coordinates (+y up, +z out of the face) to an OpenCV camera
 #: that looks at the face: flips y and z.
 HEAD_TO_OPENCV = np.diag([1.0, -1.0, -1.0])

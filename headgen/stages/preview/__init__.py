@@ -1,0 +1,1 @@
+"""``preview`` stage: a talking-head preview of a fitted head (textured from the photo, speech muxed)."""
