@@ -295,3 +295,10 @@ def test_flame_path_fits_jaw_through_forward():
     err = np.nanmean(np.linalg.norm(res.landmarks468_2d[0].numpy() - uv, axis=-1))
     assert err < 1.0, err
     assert res.extra["jaw"].shape == (T, 3) and 0.03 < float(res.extra["jaw"][:, 0].mean()) < 0.15
+
+
+def test_fit_stage_requests_a_gpu_only_for_cuda():
+    from headgen.stages.fit.stage import FitStage
+    assert FitStage.resources_for({"device": "cuda"})["num_gpus"] == 1
+    assert FitStage.resources_for({"device": "cpu"})["num_gpus"] == 0
+    assert FitStage.resources_for({"device": "auto"})["num_gpus"] == 0

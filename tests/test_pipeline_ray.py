@@ -53,10 +53,15 @@ class RayJoin(Stage):
 class RayHeavy(Stage):
     name = "ray_heavy"
     outputs = {"span": "span.json"}
-    resources = {"num_cpus": 2, "num_gpus": 0}
 
     class Params(_P):
         tag: str = ""
+        cpus: int = 1
+
+    @classmethod
+    def resources_for(cls, params):
+        # the request depends on the node's parameters (class default would be 1 CPU)
+        return {"num_cpus": params["cpus"], "num_gpus": 0}
 
     def run(self, inputs, params, out_dir, ctx):
         t0 = time.time()
@@ -171,8 +176,8 @@ def test_ray_resource_requests_are_honoured(ray_cluster, tmp_path, capsys):
     # two nodes needing 2 CPUs each on a 2-CPU cluster cannot overlap
     p = write(tmp_path, """
     nodes:
-      h1: {stage: ray_heavy, params: {tag: "1"}}
-      h2: {stage: ray_heavy, params: {tag: "2"}}
+      h1: {stage: ray_heavy, params: {tag: "1", cpus: 2}}
+      h2: {stage: ray_heavy, params: {tag: "2", cpus: 2}}
     """)
     rc, err = run(capsys, p, "-o", tmp_path / "out", "--executor", "ray")
     assert rc == 0, err

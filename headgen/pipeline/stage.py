@@ -2,7 +2,8 @@
 
 A stage is a class with a unique ``name``, a ``version`` (bump it when its outputs change, which
 invalidates cached results), declared ``inputs`` (name -> kind) and ``outputs`` (name -> relative path
-written inside ``out_dir``), ``resources`` (``num_cpus``, ``num_gpus``; used by the Ray executor),
+written inside ``out_dir``), ``resources`` (``num_cpus``, ``num_gpus``; used by the Ray executor; a stage
+whose request depends on its parameters overrides ``resources_for(params)``),
 a pydantic ``Params`` model and a ``run`` method::
 
     class PoseStage(Stage):
@@ -90,6 +91,12 @@ class Stage:
     outputs: ClassVar[dict[str, str]] = {}
     resources: ClassVar[dict[str, float]] = {"num_cpus": 1, "num_gpus": 0}
     Params: ClassVar[type[pydantic.BaseModel]] = _NoParams
+
+    @classmethod
+    def resources_for(cls, params: dict[str, Any]) -> dict[str, float]:
+        """Resource request of one node given its validated parameters (dict); default ``resources``.
+        Override when the request depends on parameters (e.g. ``num_gpus`` 1 only for ``device: cuda``)."""
+        return dict(cls.resources or {})
 
     def run(self, inputs: dict[str, Any], params: pydantic.BaseModel, out_dir: Path,
             ctx: StageContext) -> None:

@@ -66,7 +66,7 @@ class RayExecutor:
         """Launch one node as a Ray task with its stage's resource request."""
         cls = task.stage_cls
         self._ship_by_value(cls)
-        res = dict(cls.resources or {})
+        res = dict(cls.resources_for(task.params))
         opts = {"num_cpus": float(res.pop("num_cpus", 1)), "num_gpus": float(res.pop("num_gpus", 0)),
                 "max_retries": 0}
         if res:

@@ -41,6 +41,11 @@ class FitStage(Stage):
         iters_full: Optional[int] = pydantic.Field(None, ge=0)
         max_frames: Optional[int] = pydantic.Field(None, ge=1)
 
+    @classmethod
+    def resources_for(cls, params: dict) -> dict[str, float]:
+        """One GPU for ``device: cuda`` (Ray schedules the node on a GPU worker), else CPU only."""
+        return {"num_cpus": 1, "num_gpus": 1 if params.get("device") == "cuda" else 0}
+
     def run(self, inputs: dict[str, Path], params: "FitStage.Params", out_dir: Path, ctx: StageContext) -> None:
         from headgen.stages.fit.run import FitOptions, fit_media
 
