@@ -2,9 +2,12 @@
 the pose stage's estimator must recover them.
 
 Target: MAE <= 3 degrees for |yaw| <= 60. Measured (27 renders: yaw -60..60 step 15 x (pitch, roll)
-in {(0, 0), (15, -10), (-15, 10)}): 3.3 / 3.4 / 1.9 (yaw / pitch / roll) over |yaw| <= 60 and
-3.0 / 2.9 / 1.5 for |yaw| <= 45; the remaining error is MediaPipe's (landmarks of a face turned
-60 degrees are pulled towards the silhouette). The test holds |yaw| <= 45 to 3 degrees and
+in {(0, 0), (15, -10), (-15, 10)}): 3.1 / 3.2 / 1.8 (yaw / pitch / roll) over |yaw| <= 60 (the
+target, 3, is not met) and 2.0 / 2.7 / 1.3 for |yaw| <= 45; the remaining error is MediaPipe's
+(landmarks of a face turned 60 degrees are pulled towards the silhouette; its depth along the face's
+profile is too noisy to fix pitch). With the other sample photos as texture the pitch error is larger
+(about 4.8 for |yaw| <= 45), so part of it is this harness (texture projected from a photo that is not
+exactly frontal). The test holds |yaw| <= 45 to 3 degrees and
 |yaw| <= 60 to 3.6 degrees so that a regression shows.
 
 Texture: the photo (codait_luciano) is projected onto the ICT neutral face after aligning ICT's
@@ -32,18 +35,18 @@ SIZE, FOV, DIST = 384, 30.0, 0.7
 POSES = [(y, p, r) for y in (-60, -45, -30, -15, 0, 15, 30, 45, 60) for (p, r) in ((0, 0), (15, -10), (-15, 10))]
 
 
-def _textured_ict(landmarker):
+def _textured_ict(landmarker, photo="codait_luciano", parts="face"):
     import cv2
 
     try:
-        model = models.load_head_model("ict", parts="face")
+        model = models.load_head_model("ict", parts=parts)
     except Exception as e:  # asset missing
         pytest.skip(f"ICT model unavailable: {e}")
     out = model()
     V = out.vertices[0].double().numpy()
     L68 = out.landmarks68[0].double().numpy()
     F = model.faces.cpu().numpy()
-    photo = read_image([p for p in sample_faces() if "luciano" in p.stem][0])
+    photo = read_image([p for p in sample_faces() if p.stem == photo][0])
     h, w = photo.shape[:2]
     K = default_intrinsics(w, h).double().numpy()
     obs = landmarker.detect(photo)[0]

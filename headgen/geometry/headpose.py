@@ -186,7 +186,8 @@ def _rodrigues(w: np.ndarray) -> np.ndarray:
 
 
 def refine_pose_with_depth(object_points, image_points, rel_depth, K, R0, t0, depth_weight: float = 3.0,
-                           iters: int = 3, depth_pairs=None, depth_points=None, depth_contrast=None):
+                           iters: int = 3, depth_pairs=None, depth_points=None, depth_contrast=None,
+                           point_weights=None):
     """Levenberg-Marquardt refinement of a pose on reprojection error plus a relative-depth prior.
 
     Minimises ``sum |proj(R X_i + t) - u_i|^2 + depth_weight^2 * sum (d_i(R, t) - z_i)^2`` where
@@ -202,7 +203,8 @@ def refine_pose_with_depth(object_points, image_points, rel_depth, K, R0, t0, de
     combinations of depths to compare directly (rows should sum to 0); it overrides both.
 
     object_points (N, 3) m head frame, image_points (N, 2) px, K (3, 3), R0 (3, 3), t0 (3,) initial
-    pose; rel_depth (N,) px, or (D,) when ``depth_points`` (D, 3) are given -> (R (3, 3), t (3,)).
+    pose; rel_depth (N,) px, or (D,) when ``depth_points`` (D, 3) are given; point_weights (N,) optional
+    non-negative weights of the reprojection residuals (e.g. visibility) -> (R (3, 3), t (3,)).
     """
     P = np.asarray(object_points, np.float64)
     uv = np.asarray(image_points, np.float64)
@@ -225,6 +227,7 @@ def refine_pose_with_depth(object_points, image_points, rel_depth, K, R0, t0, de
     lam = float(depth_weight)
     R, t = np.asarray(R0, np.float64).copy(), np.asarray(t0, np.float64).reshape(3).copy()
     n = len(P)
+    sw = np.ones(n) if point_weights is None else np.sqrt(np.clip(np.asarray(point_weights, np.float64), 0, None))
 
     def residuals(R, t):
         RP = P @ R.T
@@ -232,8 +235,8 @@ def refine_pose_with_depth(object_points, image_points, rel_depth, K, R0, t0, de
         RQ = RP if depth_points is None else Q @ R.T
         dzc = C @ RQ[:, 2]
         r = np.empty(2 * n + m)
-        r[0:2 * n:2] = fx * X[:, 0] / X[:, 2] + cx - uv[:, 0]
-        r[1:2 * n:2] = fy * X[:, 1] / X[:, 2] + cy - uv[:, 1]
+        r[0:2 * n:2] = sw * (fx * X[:, 0] / X[:, 2] + cx - uv[:, 0])
+        r[1:2 * n:2] = sw * (fy * X[:, 1] / X[:, 2] + cy - uv[:, 1])
         r[2 * n:] = lam * (dzc * f / t[2] - zo)
         return r, RP, X, (RQ, dzc)
 
@@ -244,9 +247,9 @@ def refine_pose_with_depth(object_points, image_points, rel_depth, K, R0, t0, de
     for _ in range(iters):
         Z = X[:, 2]
         ju = np.zeros((n, 3))
-        ju[:, 0], ju[:, 2] = fx / Z, -fx * X[:, 0] / Z ** 2
+        ju[:, 0], ju[:, 2] = sw * fx / Z, -sw * fx * X[:, 0] / Z ** 2
         jv = np.zeros((n, 3))
-        jv[:, 1], jv[:, 2] = fy / Z, -fy * X[:, 1] / Z ** 2
+        jv[:, 1], jv[:, 2] = sw * fy / Z, -sw * fy * X[:, 1] / Z ** 2
         # left perturbation dX = w x RP: d(row . X)/dw = RP x row
         J[0:2 * n:2, :3], J[0:2 * n:2, 3:] = np.cross(RP, ju), ju
         J[1:2 * n:2, :3], J[1:2 * n:2, 3:] = np.cross(RP, jv), jv
