@@ -21,18 +21,6 @@ void check_cuda(const torch::Tensor &t, const char *name) {
 
 void *stream() { return (void *)c10::cuda::getCurrentCUDAStream().stream(); }
 
-hgsplat::ProjParams make_params(int64_t width, int64_t height, double eps2d, double near_plane, double far_plane,
-                                double radius_clip, bool antialiased) {
-    hgsplat::ProjParams p;
-    p.width = (int)width;
-    p.height = (int)height;
-    p.eps2d = eps2d;
-    p.near_plane = near_plane;
-    p.far_plane = far_plane;
-    p.radius_clip = radius_clip;
-    p.antialiased = antialiased;
-    return p;
-}
 
 std::vector<torch::Tensor> project_fwd(torch::Tensor means, torch::Tensor quats, torch::Tensor scales,
                                        torch::Tensor opacities, torch::Tensor viewmats, torch::Tensor Ks,
@@ -53,7 +41,7 @@ std::vector<torch::Tensor> project_fwd(torch::Tensor means, torch::Tensor quats,
     hgsplat_cuda::project_fwd(means.data_ptr<float>(), quats.data_ptr<float>(), scales.data_ptr<float>(),
                               has_op ? opacities.data_ptr<float>() : nullptr, viewmats.data_ptr<float>(),
                               Ks.data_ptr<float>(), (int)C, (int)N,
-                              make_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased),
+                              hgsplat::make_proj_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased),
                               radii.data_ptr<int32_t>(), means2d.data_ptr<float>(), depths.data_ptr<float>(),
                               conics.data_ptr<float>(), comps.data_ptr<float>(), stream());
     return {radii, means2d, depths, conics, comps};
@@ -72,7 +60,7 @@ std::vector<torch::Tensor> project_bwd(torch::Tensor means, torch::Tensor quats,
     v_conics = v_conics.contiguous(); v_comps = v_comps.contiguous();
     hgsplat_cuda::project_bwd(means.data_ptr<float>(), quats.data_ptr<float>(), scales.data_ptr<float>(),
                               viewmats.data_ptr<float>(), Ks.data_ptr<float>(), radii.data_ptr<int32_t>(), (int)C,
-                              (int)N, make_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased),
+                              (int)N, hgsplat::make_proj_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased),
                               v_means2d.data_ptr<float>(), v_depths.data_ptr<float>(), v_conics.data_ptr<float>(),
                               v_comps.data_ptr<float>(), v_means.data_ptr<float>(), v_quats.data_ptr<float>(),
                               v_scales.data_ptr<float>(), stream());

@@ -12,13 +12,7 @@ from headgen.models.arkit import (ARKIT_NAMES, ArkitTransfer, arkit_curves_to_ar
 from headgen.models.embedding import load_or_compute_mediapipe_embedding
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many tiny ops: one intra-op thread is much faster than two on a loaded CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _jaw_deform(v, jaw, pivot, weights):

@@ -10,13 +10,7 @@ from headgen.models.nphm import (NPHM, NPHMConfig, extract_mesh, fit_sdf, load_n
 R = 0.3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Many tiny ops: one intra-op thread is much faster than two on a loaded CI machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_cfg(**kw):

@@ -34,18 +34,6 @@ void check_cpu(const torch::Tensor &t, const char *name) {
     TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
-ProjParams make_params(int64_t width, int64_t height, double eps2d, double near_plane, double far_plane,
-                       double radius_clip, bool antialiased) {
-    ProjParams p;
-    p.width = (int)width;
-    p.height = (int)height;
-    p.eps2d = eps2d;
-    p.near_plane = near_plane;
-    p.far_plane = far_plane;
-    p.radius_clip = radius_clip;
-    p.antialiased = antialiased;
-    return p;
-}
 
 // ------------------------------------------------------------------ projection
 std::vector<torch::Tensor> project_fwd(torch::Tensor means, torch::Tensor quats, torch::Tensor scales,
@@ -63,7 +51,7 @@ std::vector<torch::Tensor> project_fwd(torch::Tensor means, torch::Tensor quats,
     auto depths = torch::zeros({C, N}, opts);
     auto conics = torch::zeros({C, N, 3}, opts);
     auto comps = torch::zeros({C, N}, opts);
-    const ProjParams p = make_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased);
+    const ProjParams p = hgsplat::make_proj_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased);
     dispatch_float(means.scalar_type(), [&](auto tag_) {
         using scalar_t = decltype(tag_);
         const scalar_t *m = means.data_ptr<scalar_t>(), *q = quats.data_ptr<scalar_t>(), *s = scales.data_ptr<scalar_t>();
@@ -95,7 +83,7 @@ std::vector<torch::Tensor> project_bwd(torch::Tensor means, torch::Tensor quats,
                                        torch::Tensor v_comps) {
     const int64_t N = means.size(0), C = viewmats.size(0);
     auto v_means = torch::zeros_like(means), v_quats = torch::zeros_like(quats), v_scales = torch::zeros_like(scales);
-    const ProjParams p = make_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased);
+    const ProjParams p = hgsplat::make_proj_params(width, height, eps2d, near_plane, far_plane, radius_clip, antialiased);
     dispatch_float(means.scalar_type(), [&](auto tag_) {
         using scalar_t = decltype(tag_);
         const scalar_t *m = means.data_ptr<scalar_t>(), *q = quats.data_ptr<scalar_t>(), *s = scales.data_ptr<scalar_t>();

@@ -126,6 +126,20 @@ struct ProjParams {
     bool antialiased;
 };
 
+// The projection settings of one call (shared by the CPU and CUDA bindings).
+inline ProjParams make_proj_params(long long width, long long height, double eps2d, double near_plane,
+                                   double far_plane, double radius_clip, bool antialiased) {
+    ProjParams p;
+    p.width = (int)width;
+    p.height = (int)height;
+    p.eps2d = eps2d;
+    p.near_plane = near_plane;
+    p.far_plane = far_plane;
+    p.radius_clip = radius_clip;
+    p.antialiased = antialiased;
+    return p;
+}
+
 template <typename T> struct ProjOut {
     T mean2d[2];
     T depth;
@@ -133,6 +147,20 @@ template <typename T> struct ProjOut {
     T comp;        // opacity compensation (1 when not antialiased)
     int radius[2];  // 0 = culled
 };
+
+// A Gaussian in camera coordinates: Rv (9) the view rotation, mc (3) the mean, covc (9) the covariance
+// Rv R diag(s)^2 R^T Rv^T. viewmat: 16 row-major world-to-camera.
+template <typename T>
+HG_HD void gaussian_to_camera(const T *mean, const T *q, const T *s, const T *viewmat, T *Rv, T *mc, T *covc) {
+    const int rows[3] = {0, 4, 8};
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) Rv[i * 3 + j] = viewmat[rows[i] + j];
+    for (int i = 0; i < 3; ++i) mc[i] = Rv[i * 3] * mean[0] + Rv[i * 3 + 1] * mean[1] + Rv[i * 3 + 2] * mean[2] + viewmat[i * 4 + 3];
+    T cov[9], tmp[9];
+    quat_scale_to_covar(q, s, cov);
+    mat3_mul(Rv, cov, tmp);
+    mat3_mul_bt(tmp, Rv, covc);
+}
 
 // Full forward projection of one Gaussian into one camera (gsplat's fully_fused_projection, pinhole).
 // viewmat: 16 row-major, K: 9 row-major. opacity may be null (then the 3.33 sigma box is used).
@@ -144,16 +172,10 @@ HG_HD void project_gaussian(const T *mean, const T *q, const T *s, const T *opac
     o.depth = T(0);
     o.conic[0] = o.conic[1] = o.conic[2] = T(0);
     o.comp = T(0);
-    const T Rv[9] = {viewmat[0], viewmat[1], viewmat[2], viewmat[4], viewmat[5], viewmat[6], viewmat[8], viewmat[9], viewmat[10]};
-    T mc[3];
-    for (int i = 0; i < 3; ++i) mc[i] = Rv[i * 3] * mean[0] + Rv[i * 3 + 1] * mean[1] + Rv[i * 3 + 2] * mean[2] + viewmat[i * 4 + 3];
+    T Rv[9], mc[3], covc[9];
+    gaussian_to_camera(mean, q, s, viewmat, Rv, mc, covc);
     if (!(hs_finite(mc[0]) && hs_finite(mc[1]) && hs_finite(mc[2]))) return;
     if (mc[2] < T(p.near_plane) || mc[2] > T(p.far_plane)) return;
-    T cov[9];
-    quat_scale_to_covar(q, s, cov);
-    T tmp[9], covc[9];
-    mat3_mul(Rv, cov, tmp);
-    mat3_mul_bt(tmp, Rv, covc);
     const T fx = K[0], fy = K[4], cx = K[2], cy = K[5];
     const T tx = mc[0], ty = mc[1], tz = mc[2];
     const T tan_fovx = T(0.5) * T(p.width) / fx, tan_fovy = T(0.5) * T(p.height) / fy;
@@ -210,14 +232,8 @@ HG_HD void project_gaussian(const T *mean, const T *q, const T *s, const T *opac
 template <typename T>
 HG_HD void project_gaussian_vjp(const T *mean, const T *q, const T *s, const T *viewmat, const T *K, const ProjParams &p,
                                 const T *v_mean2d, T v_depth, const T *v_conic, T v_comp, T *v_mean, T *v_q, T *v_s) {
-    const T Rv[9] = {viewmat[0], viewmat[1], viewmat[2], viewmat[4], viewmat[5], viewmat[6], viewmat[8], viewmat[9], viewmat[10]};
-    T mc[3];
-    for (int i = 0; i < 3; ++i) mc[i] = Rv[i * 3] * mean[0] + Rv[i * 3 + 1] * mean[1] + Rv[i * 3 + 2] * mean[2] + viewmat[i * 4 + 3];
-    T cov[9];
-    quat_scale_to_covar(q, s, cov);
-    T tmp[9], covc[9];
-    mat3_mul(Rv, cov, tmp);
-    mat3_mul_bt(tmp, Rv, covc);
+    T Rv[9], mc[3], covc[9];
+    gaussian_to_camera(mean, q, s, viewmat, Rv, mc, covc);
     const T fx = K[0], fy = K[4], cx = K[2], cy = K[5];
     const T tx = mc[0], ty = mc[1], tz = mc[2];
     const T tan_fovx = T(0.5) * T(p.width) / fx, tan_fovy = T(0.5) * T(p.height) / fy;

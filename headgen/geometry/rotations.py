@@ -55,9 +55,10 @@ def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
 
 
 def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
-    """(..., 4) quaternion wxyz (normalised here) -> (..., 3, 3) rotation matrix."""
+    """(..., 4) quaternion wxyz (normalised here; a zero quaternion gives the identity) -> (..., 3, 3)
+    rotation matrix."""
     _check_last(quaternion, (4,), "quaternion")
-    q = quaternion / torch.linalg.norm(quaternion, dim=-1, keepdim=True)
+    q = torch.nn.functional.normalize(quaternion, p=2, dim=-1)
     w, x, y, z = q.unbind(-1)
     m = torch.stack([
         1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),

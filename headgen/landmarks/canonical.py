@@ -30,7 +30,8 @@ class CanonicalFace:
     procrustes_ids: np.ndarray
 
 
-def _read_obj(path) -> tuple[np.ndarray, np.ndarray]:
+def read_obj_triangles(path) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (V, 3) float64 and triangles (F, 3) int64 (0-based) of a triangle OBJ file."""
     verts, faces = [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -55,7 +56,7 @@ def _read_weights(path, n: int) -> np.ndarray:
 @functools.lru_cache(maxsize=1)
 def load_canonical_face() -> CanonicalFace:
     """Load (once, cached) the canonical face mesh and Procrustes weights; see module doc."""
-    v_cm, faces = _read_obj(mediapipe_file("canonical_face_model.obj"))
+    v_cm, faces = read_obj_triangles(mediapipe_file("canonical_face_model.obj"))
     if v_cm.shape != (468, 3):
         raise ValueError(f"canonical_face_model.obj: expected 468 vertices, got {v_cm.shape[0]}")
     w = _read_weights(mediapipe_file("geometry_pipeline_metadata_landmarks.pbtxt"), len(v_cm))

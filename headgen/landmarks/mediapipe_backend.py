@@ -21,7 +21,10 @@ that started (or last refreshed) its track. ``bbox`` is the tight box around the
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +35,29 @@ from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
 
 os.environ.setdefault("GLOG_minloglevel", "2")       # silence MediaPipe's C++ info/warning logs
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Send file descriptor 2 to /dev/null while MediaPipe builds a graph or runs it the first time
+    (its absl C++ logging ignores GLOG_minloglevel and prints warnings that mean nothing to users).
+    Set HEADGEN_MEDIAPIPE_LOGS=1 to see them. Serialised by a lock so threads cannot lose stderr."""
+    if os.environ.get("HEADGEN_MEDIAPIPE_LOGS"):
+        yield
+        return
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 __all__ = ["FaceLandmarker", "FaceObservation", "box_iou"]
 
@@ -113,19 +139,21 @@ class FaceLandmarker:
         self.video = bool(video)
         self.refine_landmarks = bool(refine_landmarks)
         self.redetect_every = int(redetect_every)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=not self.video, max_num_faces=self.max_faces,
-            refine_landmarks=self.refine_landmarks,
-            min_detection_confidence=min_detection_confidence,
-            min_tracking_confidence=min_tracking_confidence)
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            min_detection_confidence=min(0.3, min_detection_confidence), model_selection=0)
+        with _quiet_native_stderr():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=not self.video, max_num_faces=self.max_faces,
+                refine_landmarks=self.refine_landmarks,
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence)
+            self._detector = mp.solutions.face_detection.FaceDetection(
+                min_detection_confidence=min(0.3, min_detection_confidence), model_selection=0)
+            self._crop_mesh = None
+            if crop_refine and not self.video:
+                self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True, max_num_faces=1, refine_landmarks=self.refine_landmarks,
+                    min_detection_confidence=min_detection_confidence)
         self.crop_size = int(crop_size)
-        self._crop_mesh = None
-        if crop_refine and not self.video:
-            self._crop_mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=self.refine_landmarks,
-                min_detection_confidence=min_detection_confidence)
+        self._warm: set[int] = set()     # graphs that have run once (their first run logs warnings)
         self.timings = {"detect": 0.0, "landmarks": 0.0}
         self.frames = 0
         self.detector_calls = 0
@@ -157,12 +185,21 @@ class FaceLandmarker:
         self._since_detect = 0
 
     # -- detection -------------------------------------------------------------------------
+    def _process(self, graph, image: np.ndarray):
+        """graph.process(image), with MediaPipe's first-run log lines silenced."""
+        if id(graph) in self._warm:
+            return graph.process(image)
+        with _quiet_native_stderr():
+            res = graph.process(image)
+        self._warm.add(id(graph))
+        return res
+
     def _run_detector(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """-> boxes (N, 4) px and scores (N,) from BlazeFace."""
         h, w = frame.shape[:2]
         t0 = time.perf_counter()
         self.detector_calls += 1
-        res = self._detector.process(frame)
+        res = self._process(self._detector, frame)
         self.timings["detect"] += time.perf_counter() - t0
         boxes, scores = [], []
         for d in res.detections or []:
@@ -182,7 +219,7 @@ class FaceLandmarker:
         h, w = frame.shape[:2]
         self.frames += 1
         t0 = time.perf_counter()
-        res = self._mesh.process(frame)
+        res = self._process(self._mesh, frame)
         self.timings["landmarks"] += time.perf_counter() - t0
         faces = []
         scale = np.array([w, h, w], dtype=np.float64)
@@ -216,7 +253,7 @@ class FaceLandmarker:
         crop = cv2.warpAffine(frame, M, (self.crop_size, self.crop_size), flags=cv2.INTER_AREA if scale < 1 else
                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         t0 = time.perf_counter()
-        res = self._crop_mesh.process(crop)
+        res = self._process(self._crop_mesh, crop)
         self.timings["landmarks"] += time.perf_counter() - t0
         if not res.multi_face_landmarks:
             return

@@ -43,17 +43,11 @@ def load_canonical_mesh(path=None) -> tuple[np.ndarray, np.ndarray]:
     if path is None:
         from headgen.assets import mediapipe_file
         path = mediapipe_file("canonical_face_model.obj")
-    verts, faces = [], []
+    from headgen.landmarks.canonical import read_obj_triangles
     try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("v "):
-                    verts.append([float(x) for x in line.split()[1:4]])
-                elif line.startswith("f "):
-                    faces.append([int(t.split("/")[0]) - 1 for t in line.split()[1:4]])
+        v, fc = read_obj_triangles(path)
     except (OSError, ValueError, IndexError) as e:
         raise InputError(f"{path}: cannot read the MediaPipe canonical mesh ({e})") from e
-    v, fc = np.asarray(verts, np.float64), np.asarray(faces, np.int64)
     if v.shape != (468, 3) or fc.ndim != 2 or fc.shape[1:] != (3,):
         raise InputError(f"{path}: expected 468 vertices and triangles, got {v.shape} / {fc.shape}")
     return v, fc

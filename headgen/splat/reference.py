@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from headgen.geometry.rotations import quaternion_to_matrix
+
 ALPHA_THRESHOLD = 1.0 / 255.0  # a Gaussian is skipped at a pixel when its alpha is below this
 MAX_ALPHA = 0.999  # alpha is clamped to this
 T_MIN = 1e-4  # compositing stops before a Gaussian that would bring transmittance to <= T_MIN
@@ -21,13 +23,7 @@ T_MIN = 1e-4  # compositing stops before a Gaussian that would bring transmittan
 
 def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
     """(..., 4) wxyz quaternions (normalised here; zero -> identity) -> (..., 3, 3) rotation matrices."""
-    w, x, y, z = F.normalize(quats, p=2, dim=-1).unbind(-1)
-    R = torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], dim=-1)
-    return R.reshape(quats.shape[:-1] + (3, 3))
+    return quaternion_to_matrix(quats)
 
 
 def quat_scale_to_covar(quats: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
