@@ -1,9 +1,11 @@
 """Photometric refinement: after the landmark fit, compare the rendered mesh with the frames.
 
-Appearance model: one colour per vertex, initialised as the visibility-weighted mean over frames of the
-image colour under each projected vertex (lighting baked in), then optimised with the geometry. Each
+Appearance model: one colour per vertex, the visibility-weighted mean over frames of the image colour
+under each projected vertex (lighting baked in). Geometry and colours alternate: ``rounds`` blocks of
+geometry steps with the colours fixed, each followed by re-estimating the colours. Each geometry
 step renders a minibatch of frames with the differentiable rasteriser (``headgen.render``), masks by the
-rasterised coverage, and adds ``w_photometric * mean |render - frame|`` (RGB in [0, 1]) to the landmark
+rasterised coverage, and adds ``w_photometric * mean |render - frame|`` (RGB in [0, 1]) over ``blur`` x
+``blur`` pixel means (a baked texture has a basin of about one pixel; local means widen it) to the landmark
 energy, which keeps the fit anchored. Monocular (first view) only; all frames stay in one problem
 (the minibatch is a random subset of frames per step, not a per-frame loop).
 """
@@ -43,7 +45,7 @@ def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: in
     return (acc / wsum.clamp_min(1e-6)).clamp(0, 1)
 
 
-def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int = 0):
+def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int = 0, blur: int = 1):
     """Callable(params) -> scalar for ``FitConfig.photometric``: mean masked L1 between the rendered
     mesh (per-vertex ``colors``, unshaded) and a random minibatch of ``batch`` valid frames per call."""
     from headgen.render import render_mesh
@@ -62,13 +64,40 @@ def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int =
         img, alpha = render_mesh(out.vertices, model.faces, p["K"][0], H, W, colors=colors[None].expand(n, -1, -1),
                                  shading="none", return_alpha=True)
         m = alpha.unsqueeze(-1)
-        return (m * (img - frames[sel]).abs()).sum() / (3 * m.sum()).clamp_min(1.0)
+        diff = (m * (img - frames[sel])).permute(0, 3, 1, 2)             # (n,3,H,W), 0 off the mesh
+        if blur > 1:   # compare local means: a wider basin than per-pixel colours of a baked texture
+            diff = torch.nn.functional.avg_pool2d(diff, blur, stride=max(1, blur // 2), ceil_mode=True)
+            m = torch.nn.functional.avg_pool2d(m.permute(0, 3, 1, 2), blur, stride=max(1, blur // 2), ceil_mode=True)
+        return diff.abs().sum() / (3 * m.sum()).clamp_min(1.0)
 
     return energy
 
 
+@torch.no_grad()
+def photometric_error(model, res, frames, colors, valid, chunk: int = 8) -> float:
+    """Mean masked |render - frame| (RGB in [0, 1]) over all valid frames of a FitResult ``res``, with
+    per-vertex ``colors`` (V,3); frames (T,H,W,3) float [0, 1]. Deterministic (every valid frame)."""
+    from headgen.render import render_mesh
+    from headgen.stages.fit.run import fitted_vertices
+
+    H, W = frames.shape[1:3]
+    num = den = 0.0
+    for a in range(0, frames.shape[0], chunk):
+        b = min(frames.shape[0], a + chunk)
+        keep = torch.as_tensor(valid[a:b], device=frames.device)
+        if not bool(keep.any()):
+            continue
+        v = fitted_vertices(model, res, a, b).to(frames)[keep]
+        img, alpha = render_mesh(v, model.faces, res.K[0].to(frames), H, W,
+                                 colors=colors[None].expand(v.shape[0], -1, -1), shading="none", return_alpha=True)
+        m = alpha.unsqueeze(-1)
+        num += float((m * (img - frames[a:b][keep]).abs()).sum())
+        den += float(3 * m.sum())
+    return num / max(den, 1.0)
+
+
 def photometric_refine(model, lmfun, obs, cfg, res, sources, log=print, iters: int = 60, batch: int = 6,
-                       weight: float = 20.0):
+                       weight: float = 200.0, rounds: int = 3, lr_scale: float = 0.1, blur: int | None = None):
     """Refine a landmark FitResult ``res`` with the photometric term (see module doc) -> FitResult.
     sources: media paths per view (the first is used)."""
     from headgen.io.images import read_image
@@ -89,18 +118,23 @@ def photometric_refine(model, lmfun, obs, cfg, res, sources, log=print, iters: i
     valid = obs.valid[0].cpu().numpy()
     with torch.no_grad():
         colors = vertex_colors(model, res, frames, valid)
-    e_fn = photometric_energy(model, frames, colors, valid, batch=batch)
-    with torch.no_grad():
-        before = float(e_fn(dict(shape=res.shape, expression=res.expression, rotation=res.rotation,
-                                 translation=res.translation, K=res.K, extra=res.extra)))
-    pcfg = dataclasses.replace(cfg, photometric=e_fn, w_photometric=weight, iters_full=iters, iters_rigid=0,
-                               lr_shape=cfg.lr_shape * 0.3, lr_expression=cfg.lr_expression * 0.3,
-                               lr_rotation=cfg.lr_rotation * 0.3, lr_translation=cfg.lr_translation * 0.3)
-    out = fit_landmarks(lmfun, obs, pcfg, init=res)
-    with torch.no_grad():
-        e_fn2 = photometric_energy(model, frames, colors, valid, batch=batch)   # same frames as `before`
-        after = float(e_fn2(dict(shape=out.shape, expression=out.expression, rotation=out.rotation,
-                                 translation=out.translation, K=out.K, extra=out.extra)))
+    if blur is None:   # compare 8x8-pixel means on a 288-pixel-high frame, likewise relative to the height
+        blur = max(2, int(round(frames.shape[1] / 36)))
+    before = photometric_error(model, res, frames, colors, valid)
+    out = res
+    rounds = max(1, int(rounds))
+    for r in range(rounds):
+        # alternate: geometry steps with the colours fixed, then the colours re-estimated for the new
+        # geometry (the visibility-weighted mean is the per-vertex optimum of the L2 version of the term)
+        e_fn = photometric_energy(model, frames, colors, valid, batch=batch, seed=r, blur=blur)
+        pcfg = dataclasses.replace(cfg, photometric=e_fn, w_photometric=weight, iters_full=max(1, iters // rounds),
+                                   iters_rigid=0, lr_shape=cfg.lr_shape * lr_scale,
+                                   lr_expression=cfg.lr_expression * lr_scale,
+                                   lr_rotation=cfg.lr_rotation * lr_scale, lr_translation=cfg.lr_translation * lr_scale)
+        out = fit_landmarks(lmfun, obs, pcfg, init=out)
+        with torch.no_grad():
+            colors = vertex_colors(model, out, frames, valid)
+    after = photometric_error(model, out, frames, colors, valid)
     log(f"photometric refinement: mean |render - frame| {before:.4f} -> {after:.4f} ({iters} steps)")
     out.photometric_error = (before, after)
     return out
