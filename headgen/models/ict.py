@@ -185,6 +185,7 @@ class ICTFaceKit(HeadModel):
     def __init__(self, parts="face", path=None, n_shape: int | None = None, dtype=torch.float32,
                  device="cpu", check_inputs: bool = True):
         a = load_ict_arrays(path)
+        self.path = path          # None: the shipped asset (headgen.assets)
         self.parts = parts
         comps = ict_part_components(a, parts)
         all_names = [str(n) for n in a["component_names"]]

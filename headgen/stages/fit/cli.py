@@ -28,6 +28,7 @@ def fit_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Frames per input (default all)."),
     no_overlay: bool = typer.Option(False, "--no-overlay", help="Skip the overlay video."),
+    gaze: bool = typer.Option(False, "--gaze", help="Also fit eyeball rotations to MediaPipe's iris centres."),
 ) -> None:
     """Fit a 3D head model to a video / image -> OUT/fit.npz, OUT/fit_metrics.json, OUT/fit_overlay.mp4."""
     from headgen.errors import InputError
@@ -42,7 +43,8 @@ def fit_command(
     if pose is not None and not pose.is_file():
         raise InputError(f"{pose}: no such pose file")
     opts = FitOptions(model=model, flame_path=str(flame) if flame else None, photometric=photometric,
-                      device=device, fit_focal=fit_focal, fov=fov, max_frames=max_frames, overlay=not no_overlay)
+                      device=device, fit_focal=fit_focal, fov=fov, max_frames=max_frames, overlay=not no_overlay,
+                      gaze=gaze)
     res = fit_media(input, out, opts, pose=pose, cameras=cameras, log=lambda m: print(m))
     m = res.metrics
     nme = m["nme_mean"]

@@ -11,6 +11,13 @@ Outputs in ``out_dir``:
     rotation            float32 (T,3,3) head-model frame -> camera (world) frame, X = R X_model + t
     translation         float32 (T,3)   metres, OpenCV camera frame (+x right, +y down, +z forward)
     jaw                 float32 (T,3)   axis-angle, only for models with a jaw joint (FLAME)
+    eyes                float32 (T,2,3) --gaze: eyeball rotations [subject's left, right], axis-angle rad
+                                        (pitch about x > 0 looks down, yaw about y), the model's ``eyes``
+                                        input. ICT also drives its eyeLook lid shapes from ``eyes``; the
+                                        fitted ``expression`` already holds the lids, so render with
+                                        ``expression`` and ``eyes`` on a model part set with eyeballs and
+                                        expect slightly stronger lid motion.
+    iris_error          float32 (T,2)   --gaze: pupil reprojection error px (NaN where no iris was seen)
     focal               float32 ()      focal length fx in pixels used (fitted when --fit-focal)
     K                   float32 (3,3)   intrinsics of the (first) camera, pixels
     image_size          int32 (2,)      width, height in pixels
@@ -35,7 +42,8 @@ Outputs in ``out_dir``:
      "fit_seconds": float, "landmark_seconds": float, "setup_seconds": float,
      "n_frames": int, "n_valid": int, "n_views": int, "model": str, "photometric": bool,
      "device": str, "jaw_lip_correlation": float|null,   # ICT: corr(jawOpen, MediaPipe 13-14 lip gap)
-     "photometric_error": [before, after] | null}       # --photometric: mean |render - frame| (RGB 0..1)
+     "photometric_error": [before, after] | null,       # --photometric: mean |render - frame| (RGB 0..1)
+     "gaze": bool, "iris_error_px": float | null}       # --gaze: mean pupil reprojection error
 
 ``fit_overlay.mp4``: the fitted mesh shaded over the (first camera's) video, same frame count and fps,
 the input's audio kept; for an image input ``fit_overlay.png`` (and a one-frame ``fit_overlay.mp4``).
@@ -45,6 +53,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,6 +66,9 @@ from headgen.geometry.conventions import DEFAULT_FOV_DEG
 from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
 from headgen.stages.fit.cameras import Camera, default_camera, load_cameras
 
+#: Rows of ``FaceObservation.iris`` (MediaPipe landmarks 468..477) that are the iris centres:
+#: 473 = subject's left eye, 468 = subject's right eye.
+IRIS_CENTRES = [5, 0]
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -66,7 +78,8 @@ class FitOptions:
     photometric refinement; device: "auto" | "cpu" | "cuda"; fit_focal: optimise one focal scale;
     fov: assumed field of view (degrees, longer side) without calibration; iters_rigid / iters_full:
     override the schedule; overlay: write the overlay video/png; max_frames: per input; threads:
-    torch CPU threads (None: leave as is)."""
+    torch CPU threads (None: leave as is); gaze: also fit eyeball rotations to MediaPipe's iris centres
+    (first view)."""
 
     model: str = "ict"
     flame_path: str | None = None
@@ -79,6 +92,7 @@ class FitOptions:
     overlay: bool = True
     max_frames: int | None = None
     threads: int | None = None
+    gaze: bool = False
 
 
 @dataclass
@@ -101,6 +115,7 @@ class Track:
     seconds: float = 0.0
     source: Path | None = None
     kind: str = "video"
+    iris: np.ndarray | None = None       # (T, 2, 2) px iris centres [subject's left, right], NaN where lost
 
 
 @dataclass
@@ -130,26 +145,37 @@ def _read_frames(path: Path, max_frames: int | None):
     return r, r.fps, r.size, "video"
 
 
-def detect_track(path: str | Path, max_frames: int | None = None) -> Track:
+def detect_track(path: str | Path, max_frames: int | None = None, iris: bool = False) -> Track:
     """Run the MediaPipe face landmarker (tracking mode, one face) over an image or video -> Track.
-    Frames without a face get NaN landmarks and valid=False. Raises InputError for unreadable media."""
+    iris: use MediaPipe's attention mesh, which adds the iris centres (``Track.iris``, (T, 2, 2) px,
+    [subject's left, right]). Frames without a face get NaN landmarks and valid=False. Raises
+    InputError for unreadable media."""
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     frames, fps, size, kind = _read_frames(path, max_frames)
-    lm468, valid = [], []
+    lm468, irises, valid = [], [], []
+    no_iris = np.full((2, 2), np.nan, np.float32)
     t0 = time.perf_counter()
-    with FaceLandmarker(max_faces=1, video=(kind == "video")) as det:
+    video = kind == "video"
+    # the attention mesh (iris) moves the other landmarks enough to worsen the fit (NME, jaw): it runs
+    # as a second landmarker used for the iris centres only
+    with FaceLandmarker(max_faces=1, video=video) as det, \
+            (FaceLandmarker(max_faces=1, video=video, refine_landmarks=True) if iris else nullcontext()) as det_iris:
         for fr in frames:
             faces = det.detect(fr)
             if faces:
-                lm468.append(np.asarray(faces[0].landmarks_468, np.float32))
+                lm468.append(np.asarray(faces[0].landmarks_468, np.float32)[:468])
                 valid.append(True)
             else:
                 lm468.append(np.full((468, 3), np.nan, np.float32))
                 valid.append(False)
+            if det_iris is not None:
+                f2 = det_iris.detect(fr)
+                ir = f2[0].iris if f2 else None
+                irises.append(np.asarray(ir, np.float32)[IRIS_CENTRES, :2] if ir is not None else no_iris)
     if hasattr(frames, "close"):
         frames.close()
     secs = time.perf_counter() - t0
@@ -160,7 +186,7 @@ def detect_track(path: str | Path, max_frames: int | None = None) -> Track:
     times = np.arange(T) / fps if fps > 0 else np.zeros(T)
     return Track(lm468=lm, lm68=lm[:, MEDIAPIPE_TO_IBUG68, :2].copy(), valid=np.asarray(valid), times=times,
                  index=np.arange(T), fps=float(fps), size=(int(size[0]), int(size[1])), seconds=secs,
-                 source=path, kind=kind)
+                 source=path, kind=kind, iris=np.stack(irises) if iris else None)
 
 
 def track_from_pose(pose_json: str | Path, media: str | Path | None = None) -> Track:
@@ -288,7 +314,7 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitOptions | None = 
     if tracks is None:
         if cams is not None:
             files = _multiview_media(media, cams)
-            tracks = [detect_track(f, opts.max_frames) for f in files]
+            tracks = [detect_track(f, opts.max_frames, iris=opts.gaze and i == 0) for i, f in enumerate(files)]
         elif pose is not None:
             tracks = [track_from_pose(pose, media)]
             if opts.max_frames:
@@ -298,7 +324,14 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitOptions | None = 
                 raise InputError(f"{media}: no such file")
             if media.is_dir():
                 raise InputError(f"{media}: is a folder; give one video or image (or --cameras for multi-view)")
-            tracks = [detect_track(media, opts.max_frames)]
+            tracks = [detect_track(media, opts.max_frames, iris=opts.gaze)]
+    if opts.gaze and tracks[0].iris is None:     # pose.json carries no iris: one more landmark pass
+        src = tracks[0].source if tracks[0].source is not None and Path(tracks[0].source).is_file() else media
+        extra = detect_track(src, len(tracks[0].valid), iris=True)
+        n = min(len(extra.valid), len(tracks[0].valid))
+        tracks[0].iris = np.full((len(tracks[0].valid), 2, 2), np.nan, np.float32)
+        tracks[0].iris[:n] = extra.iris[:n]
+        tracks[0].seconds += extra.seconds
     lm_seconds = float(sum(t.seconds for t in tracks))
     T = min(len(t.valid) for t in tracks)
     tracks = [_truncate(t, T) for t in tracks]
@@ -345,6 +378,9 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitOptions | None = 
     if opts.photometric:
         from headgen.stages.fit.photometric import photometric_refine
         res = photometric_refine(model, lmfun, obs, cfg, res, [t.source for t in tracks], log=log)
+    eyes = iris_err = None
+    if opts.gaze:
+        eyes, iris_err = _fit_gaze(model, res, tracks[0], cams[0], obs, log)
     if device.type == "cuda":
         torch.cuda.synchronize()
     fit_s = time.perf_counter() - t_fit
@@ -377,6 +413,9 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitOptions | None = 
         arrays["landmarks468_2d_fit"] = res.landmarks468_2d[0].cpu().numpy().astype(np.float32)
     for k, v in res.extra.items():
         arrays[k] = v.cpu().numpy().astype(np.float32)
+    if eyes is not None:
+        arrays["eyes"] = eyes.cpu().numpy().astype(np.float32)
+        arrays["iris_error"] = iris_err.cpu().numpy().astype(np.float32)
     if len(tracks) > 1:
         arrays.update(camera_names=np.array([c.name for c in cams], dtype=str),
                       cameras_K=res.K.cpu().numpy().astype(np.float32),
@@ -394,6 +433,9 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitOptions | None = 
         "model": opts.model, "photometric": bool(opts.photometric), "device": str(device),
         "jaw_lip_correlation": corr,
         "photometric_error": list(getattr(res, "photometric_error", ())) or None,
+        "gaze": eyes is not None,
+        "iris_error_px": _num(np.nanmean(iris_err.cpu().numpy())) if iris_err is not None
+        and np.isfinite(iris_err.cpu().numpy()).any() else None,
     }
     metrics_json = out_dir / "fit_metrics.json"
     tmp = metrics_json.with_name(metrics_json.name + ".tmp")
@@ -407,6 +449,27 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitOptions | None = 
     return FitRunResult(fit_npz=fit_npz, metrics_json=metrics_json, overlay=overlay, metrics=metrics)
 
 
+def _fit_gaze(model, res, track: Track, cam: Camera, obs, log):
+    """Eyeball rotations (T, 2, 3) and pupil reprojection errors (T, 2) px for the first view, or
+    (None, None) when the model has no eyes."""
+    from headgen.stages.fit.gaze import eye_rig, fit_gaze
+
+    rig = eye_rig(model)
+    if rig is None:
+        log(f"gaze: the {getattr(model, 'model_name', 'head')} model has no eyes; skipped")
+        return None, None
+    T = res.rotation.shape[0]
+    iris = np.full((T, 2, 2), np.nan, np.float32)
+    if track.iris is not None:
+        n = min(T, len(track.iris))
+        iris[:n] = cam.undistort_points(track.iris[:n])
+    eyes, err = fit_gaze(rig, res, iris, res.K[0], obs.R_cam[0], obs.t_cam[0])
+    e = err.cpu().numpy()
+    log(f"gaze: irises seen in {int(np.isfinite(e).all(-1).sum())}/{T} frames, pupil error "
+        f"{np.nanmean(e) if np.isfinite(e).any() else float('nan'):.2f} px")
+    return eyes, err
+
+
 def _num(v) -> float | None:
     v = float(v)
     return round(v, 6) if np.isfinite(v) else None
@@ -418,7 +481,7 @@ def _truncate(t: Track, n: int) -> Track:
     cut = lambda a: None if a is None else a[:n]
     return Track(lm468=t.lm468[:n], lm68=t.lm68[:n], valid=t.valid[:n], times=t.times[:n], index=t.index[:n],
                  fps=t.fps, size=t.size, K=t.K, init_R=cut(t.init_R), init_t=cut(t.init_t), seconds=t.seconds,
-                 source=t.source, kind=t.kind)
+                 source=t.source, kind=t.kind, iris=cut(t.iris))
 
 
 def _probe_size(media: Path) -> tuple[int, int]:

@@ -29,11 +29,13 @@ class FitStage(Stage):
         """model: ict | flame; flame_path: FLAME .pkl for model=flame; photometric: photometric refinement
         through the differentiable renderer; device: auto | cpu | cuda; fit_focal: optimise the focal
         length; fov: assumed field of view (degrees, longer side) without calibration/pose intrinsics;
-        iters_rigid / iters_full: optimisation schedule overrides; max_frames: frames per input."""
+        iters_rigid / iters_full: optimisation schedule overrides; max_frames: frames per input; gaze: fit
+        eyeball rotations to MediaPipe's iris centres."""
         model_config = pydantic.ConfigDict(extra="forbid")
         model: Literal["ict", "flame"] = "ict"
         flame_path: Optional[str] = None
         photometric: bool = False
+        gaze: bool = False
         device: str = "auto"
         fit_focal: bool = False
         fov: float = pydantic.Field(DEFAULT_FOV_DEG, gt=1.0, lt=179.0)
