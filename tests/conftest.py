@@ -11,3 +11,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def grid_clip():
+    """The first real GRID talking-face clip of the shared assets (skips when they are missing)."""
+    from headgen.assets import AssetMissingError, sample_videos
+
+    try:
+        return sample_videos()[0]
+    except (AssetMissingError, IndexError):  # pragma: no cover
+        pytest.skip("GRID sample clips missing")

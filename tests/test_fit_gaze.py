@@ -99,15 +99,11 @@ def test_gaze_on_rendered_heads_with_known_eye_rotations(tmp_path):
     assert np.all(d_pitch > 3.0), fitted
 
 
-def test_gaze_cli_artifacts(tmp_path):
+def test_gaze_cli_artifacts(tmp_path, grid_clip):
     pytest.importorskip("mediapipe")
-    from headgen.assets import AssetMissingError, sample_videos
     from headgen.cli import main
 
-    try:
-        clip = sample_videos()[0]
-    except (AssetMissingError, IndexError):  # pragma: no cover
-        pytest.skip("GRID sample clips missing")
+    clip = grid_clip
     out = tmp_path / "fit"
     assert main(["fit", str(clip), "-o", str(out), "--gaze", "--max-frames", "20", "--no-overlay"]) == 0
     d = np.load(out / "fit.npz")

@@ -52,19 +52,15 @@ def test_photometric_term_corrects_a_shifted_head():
     assert abs(float(dx)) < 0.5 * 0.004, dx
 
 
-def test_photometric_refinement_lowers_photo_error_on_a_real_clip(tmp_path):
+def test_photometric_refinement_lowers_photo_error_on_a_real_clip(tmp_path, grid_clip):
     """On a real GRID clip the refinement must lower the multi-frame photometric error (each geometry
     with its own best per-vertex colours) while keeping the landmark fit within 3 % NME."""
     pytest.importorskip("mediapipe")
     import json
 
-    from headgen.assets import AssetMissingError, sample_videos
     from headgen.cli import main
 
-    try:
-        clip = sample_videos()[0]
-    except (AssetMissingError, IndexError):  # pragma: no cover
-        pytest.skip("GRID sample clips missing")
+    clip = grid_clip
     out = tmp_path / "fit"
     assert main(["fit", str(clip), "-o", str(out), "--photometric", "--max-frames", "25", "--no-overlay"]) == 0
     m = json.loads((out / "fit_metrics.json").read_text())

@@ -4,15 +4,10 @@ import os
 import numpy as np
 import pytest
 
-from headgen.assets import sample_speech, sample_videos
+from headgen.assets import sample_speech
 from headgen.errors import InputError
 from headgen.io.audio import read_audio
 from headgen.io.video import VideoReader, VideoWriter, probe_video, read_video, write_video
-
-
-@pytest.fixture(scope="module")
-def grid_clip():
-    return sample_videos()[0]
 
 
 @pytest.fixture(scope="module")
