@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -67,3 +69,13 @@ def test_photometric_refinement_lowers_photo_error_on_a_real_clip(tmp_path, grid
     before, after = m["photometric_error"]
     assert after < before, (before, after)
     assert m["nme_mean"] < 0.03
+
+
+def test_selected_frames_are_streamed_exactly(grid_clip):
+    from headgen.io.video import read_video
+    from headgen.stages.fit.photometric import _read_selected_frames
+
+    ids = np.array([0, 3, 7, 20])
+    sel = _read_selected_frames(grid_clip, ids)
+    full, _ = read_video(grid_clip, max_frames=21)
+    assert sel.dtype == np.uint8 and np.array_equal(sel, full[ids])

@@ -19,52 +19,79 @@ import torch
 from headgen.errors import InputError
 
 
-def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: int = 16) -> torch.Tensor:
+def _as_float(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames -> float [0, 1] (float frames pass through)."""
+    return frames.float() / 255.0 if frames.dtype == torch.uint8 else frames
+
+
+def _frame_ids(frame_ids, n: int, device) -> torch.Tensor:
+    return torch.arange(n, device=device) if frame_ids is None else torch.as_tensor(frame_ids, device=device)
+
+
+@torch.no_grad()
+def _vertices_at(model, res, ids: torch.Tensor) -> torch.Tensor:
+    """Camera-frame vertices (len(ids), V, 3) of the fit's frames ``ids`` (first view)."""
+    n = ids.numel()
+    out = model(shape=res.shape[None].expand(n, -1) if res.shape.numel() else None,
+                expression=res.expression[ids] if res.expression.numel() else None,
+                rotation=res.rotation[ids], translation=res.translation[ids],
+                **{k: v[ids] for k, v in res.extra.items()})
+    return out.vertices
+
+
+def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: int = 16,
+                  frame_ids=None) -> torch.Tensor:
     """Per-vertex colour (V,3) in [0,1]: mean over valid frames of the bilinear image colour at each
     projected vertex, weighted by how much the vertex faces the camera (back-facing -> 0).
-    frames (T,H,W,3) float [0,1] on the fit device."""
+    frames (N,H,W,3) uint8 or float [0,1] on the fit device; valid (N,); frame_ids (N,) the fit frames
+    they show (default 0..N-1)."""
     from headgen.render import vertex_normals
-    from headgen.stages.fit.run import fitted_vertices
 
     T, H, W, _ = frames.shape
-    K = res.K[0].to(frames)
+    ids = _frame_ids(frame_ids, T, res.rotation.device)
+    K = res.K[0].float().to(frames.device)
     acc = torch.zeros(model.num_vertices, 3, device=frames.device)
     wsum = torch.zeros(model.num_vertices, 1, device=frames.device)
     for a in range(0, T, chunk):   # chunks bound memory; each chunk is batched
         b = min(T, a + chunk)
-        v = fitted_vertices(model, res, a, b).to(frames)
+        fr = _as_float(frames[a:b])
+        v = _vertices_at(model, res, ids[a:b]).to(fr)
         n = vertex_normals(v, model.faces)
         view = torch.nn.functional.normalize(-v, dim=-1)
-        w = (n * view).sum(-1).clamp_min(0) * torch.as_tensor(valid[a:b], device=frames.device)[:, None].to(frames)
+        w = (n * view).sum(-1).clamp_min(0) * torch.as_tensor(valid[a:b], device=frames.device)[:, None].to(fr)
         uv = v[..., :2] / v[..., 2:3].clamp_min(1e-6) * torch.stack([K[0, 0], K[1, 1]]) + torch.stack([K[0, 2], K[1, 2]])
         grid = torch.stack([2 * uv[..., 0] / (W - 1) - 1, 2 * uv[..., 1] / (H - 1) - 1], -1)[:, None]
-        col = torch.nn.functional.grid_sample(frames[a:b].permute(0, 3, 1, 2), grid, align_corners=True)[:, :, 0]
+        col = torch.nn.functional.grid_sample(fr.permute(0, 3, 1, 2), grid, align_corners=True)[:, :, 0]
         col = col.permute(0, 2, 1)                                                 # (B,V,3)
         acc += (w[..., None] * col).sum(0)
         wsum += w.sum(0)[:, None]
     return (acc / wsum.clamp_min(1e-6)).clamp(0, 1)
 
 
-def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int = 0, blur: int = 1):
+def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int = 0, blur: int = 1,
+                       frame_ids=None):
     """Callable(params) -> scalar for ``FitConfig.photometric``: mean masked L1 between the rendered
-    mesh (per-vertex ``colors``, unshaded) and a random minibatch of ``batch`` valid frames per call."""
+    mesh (per-vertex ``colors``, unshaded) and a random minibatch of ``batch`` valid frames per call.
+    frames (N,H,W,3) uint8 or float; valid (N,); frame_ids (N,) the fit frames they show (default 0..N-1)."""
     from headgen.render import render_mesh
 
     gen = torch.Generator().manual_seed(seed)
     idx_valid = torch.as_tensor(np.nonzero(valid)[0])
     H, W = frames.shape[1:3]
+    ids_all = _frame_ids(frame_ids, frames.shape[0], frames.device)
 
     def energy(p):
         sel = idx_valid[torch.randperm(len(idx_valid), generator=gen)[:batch]].to(frames.device)
         n = sel.numel()
+        fid = ids_all[sel].to(p["rotation"].device)
         out = model(shape=p["shape"][None].expand(n, -1) if p["shape"].numel() else None,
-                    expression=p["expression"][sel] if p["expression"].numel() else None,
-                    rotation=p["rotation"][sel], translation=p["translation"][sel],
-                    **{k: v[sel] for k, v in p["extra"].items()})
+                    expression=p["expression"][fid] if p["expression"].numel() else None,
+                    rotation=p["rotation"][fid], translation=p["translation"][fid],
+                    **{k: v[fid] for k, v in p["extra"].items()})
         img, alpha = render_mesh(out.vertices, model.faces, p["K"][0], H, W, colors=colors[None].expand(n, -1, -1),
                                  shading="none", return_alpha=True)
         m = alpha.unsqueeze(-1)
-        diff = (m * (img - frames[sel])).permute(0, 3, 1, 2)             # (n,3,H,W), 0 off the mesh
+        diff = (m * (img - _as_float(frames[sel]))).permute(0, 3, 1, 2)  # (n,3,H,W), 0 off the mesh
         if blur > 1:   # compare local means: a wider basin than per-pixel colours of a baked texture
             diff = torch.nn.functional.avg_pool2d(diff, blur, stride=max(1, blur // 2), ceil_mode=True)
             m = torch.nn.functional.avg_pool2d(m.permute(0, 3, 1, 2), blur, stride=max(1, blur // 2), ceil_mode=True)
@@ -74,67 +101,91 @@ def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int =
 
 
 @torch.no_grad()
-def photometric_error(model, res, frames, colors, valid, chunk: int = 8) -> float:
+def photometric_error(model, res, frames, colors, valid, chunk: int = 8, frame_ids=None) -> float:
     """Mean masked |render - frame| (RGB in [0, 1]) over all valid frames of a FitResult ``res``, with
-    per-vertex ``colors`` (V,3); frames (T,H,W,3) float [0, 1]. Deterministic (every valid frame)."""
+    per-vertex ``colors`` (V,3); frames (N,H,W,3) uint8 or float [0, 1], valid (N,), frame_ids (N,) the fit
+    frames they show (default 0..N-1). Deterministic (every valid frame)."""
     from headgen.render import render_mesh
-    from headgen.stages.fit.run import fitted_vertices
 
     H, W = frames.shape[1:3]
+    ids = _frame_ids(frame_ids, frames.shape[0], res.rotation.device)
     num = den = 0.0
     for a in range(0, frames.shape[0], chunk):
         b = min(frames.shape[0], a + chunk)
         keep = torch.as_tensor(valid[a:b], device=frames.device)
         if not bool(keep.any()):
             continue
-        v = fitted_vertices(model, res, a, b).to(frames)[keep]
-        img, alpha = render_mesh(v, model.faces, res.K[0].to(frames), H, W,
+        fr = _as_float(frames[a:b][keep])
+        v = _vertices_at(model, res, ids[a:b][keep]).to(fr)
+        img, alpha = render_mesh(v, model.faces, res.K[0].to(fr), H, W,
                                  colors=colors[None].expand(v.shape[0], -1, -1), shading="none", return_alpha=True)
         m = alpha.unsqueeze(-1)
-        num += float((m * (img - frames[a:b][keep]).abs()).sum())
+        num += float((m * (img - fr).abs()).sum())
         den += float(3 * m.sum())
     return num / max(den, 1.0)
 
 
-def photometric_refine(model, lmfun, obs, cfg, res, sources, log=print, iters: int = 60, batch: int = 6,
-                       weight: float = 200.0, rounds: int = 3, lr_scale: float = 0.1, blur: int | None = None):
-    """Refine a landmark FitResult ``res`` with the photometric term (see module doc) -> FitResult.
-    sources: media paths per view (the first is used)."""
+def _read_selected_frames(src, frame_ids: np.ndarray) -> np.ndarray:
+    """(N,H,W,3) uint8 frames ``frame_ids`` (sorted) of an image or video, streamed (the whole video is
+    never held in memory)."""
     from headgen.io.images import read_image
-    from headgen.io.video import read_video
-    from headgen.stages.fit.optimize import fit_landmarks
+    from headgen.io.video import VideoReader
     from headgen.stages.fit.run import media_kind
+
+    if media_kind(src) == "image":
+        return read_image(src)[None]
+    want = set(int(i) for i in frame_ids)
+    keep = []
+    with VideoReader(src, max_frames=int(frame_ids.max()) + 1) as reader:
+        for i, frame in enumerate(reader):
+            if i in want:
+                keep.append(frame)
+    if len(keep) != len(frame_ids):
+        raise InputError(f"{src}: decoded {len(keep)} of the {len(frame_ids)} frames the photometric term needs")
+    return np.stack(keep)
+
+
+def photometric_refine(model, lmfun, obs, cfg, res, sources, log=print, iters: int = 60, batch: int = 6,
+                       weight: float = 200.0, rounds: int = 3, lr_scale: float = 0.1, blur: int | None = None,
+                       max_frames: int = 96):
+    """Refine a landmark FitResult ``res`` with the photometric term (see module doc) -> FitResult.
+    sources: media paths per view (the first is used). The photometric term sees at most ``max_frames``
+    valid frames, evenly spaced (kept as uint8); the other frames follow through temporal smoothness."""
+    from headgen.stages.fit.optimize import fit_landmarks
 
     src = sources[0]
     if src is None:
         raise InputError("--photometric needs the input media")
     dev = obs.lm68.device
-    T = obs.n_frames
-    if media_kind(src) == "image":
-        fr = read_image(src)[None]
-    else:
-        fr, _ = read_video(src, max_frames=T)
-    frames = torch.as_tensor(fr[:T], device=dev).float() / 255.0
-    valid = obs.valid[0].cpu().numpy()
+    valid_all = obs.valid[0].cpu().numpy()
+    ids = np.nonzero(valid_all)[0]
+    if len(ids) == 0:
+        return res
+    if len(ids) > max_frames:
+        ids = ids[np.round(np.linspace(0, len(ids) - 1, max_frames)).astype(np.int64)]
+    frames = torch.as_tensor(_read_selected_frames(src, ids), device=dev)     # (N,H,W,3) uint8
+    valid = np.ones(len(ids), bool)
+    kw = dict(frame_ids=torch.as_tensor(ids, device=dev))
     with torch.no_grad():
-        colors = vertex_colors(model, res, frames, valid)
+        colors = vertex_colors(model, res, frames, valid, **kw)
     if blur is None:   # compare 8x8-pixel means on a 288-pixel-high frame, likewise relative to the height
         blur = max(2, int(round(frames.shape[1] / 36)))
-    before = photometric_error(model, res, frames, colors, valid)
+    before = photometric_error(model, res, frames, colors, valid, **kw)
     out = res
     rounds = max(1, int(rounds))
     for r in range(rounds):
         # alternate: geometry steps with the colours fixed, then the colours re-estimated for the new
         # geometry (the visibility-weighted mean is the per-vertex optimum of the L2 version of the term)
-        e_fn = photometric_energy(model, frames, colors, valid, batch=batch, seed=r, blur=blur)
+        e_fn = photometric_energy(model, frames, colors, valid, batch=batch, seed=r, blur=blur, **kw)
         pcfg = dataclasses.replace(cfg, photometric=e_fn, w_photometric=weight, iters_full=max(1, iters // rounds),
                                    iters_rigid=0, lr_shape=cfg.lr_shape * lr_scale,
                                    lr_expression=cfg.lr_expression * lr_scale,
                                    lr_rotation=cfg.lr_rotation * lr_scale, lr_translation=cfg.lr_translation * lr_scale)
         out = fit_landmarks(lmfun, obs, pcfg, init=out)
         with torch.no_grad():
-            colors = vertex_colors(model, out, frames, valid)
-    after = photometric_error(model, out, frames, colors, valid)
-    log(f"photometric refinement: mean |render - frame| {before:.4f} -> {after:.4f} ({iters} steps)")
+            colors = vertex_colors(model, out, frames, valid, **kw)
+    after = photometric_error(model, out, frames, colors, valid, **kw)
+    log(f"photometric refinement: mean |render - frame| {before:.4f} -> {after:.4f} ({iters} steps, "
+        f"{len(ids)} frames)")
     out.photometric_error = (before, after)
     return out
