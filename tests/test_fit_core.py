@@ -302,3 +302,31 @@ def test_fit_stage_requests_a_gpu_only_for_cuda():
     assert FitStage.resources_for({"device": "cuda"})["num_gpus"] == 1
     assert FitStage.resources_for({"device": "cpu"})["num_gpus"] == 0
     assert FitStage.resources_for({"device": "auto"})["num_gpus"] == 0
+
+
+def test_fit_without_a_468_embedding_uses_the_68_landmarks():
+    """A model without the MediaPipe embedding (FLAME folder lacking mediapipe_landmark_embedding.npz):
+    the rigid init and the fit run on the model's own 68 landmarks."""
+    import tempfile
+    from pathlib import Path
+
+    from headgen.models import load_head_model
+    from headgen.models.flame import write_random_flame_folder
+    from headgen.stages.fit.optimize import config_for_model
+
+    d = Path(tempfile.mkdtemp())
+    write_random_flame_folder(d, seed=4)
+    (d / "mediapipe_landmark_embedding.npz").unlink()
+    m = load_head_model("flame", path=d)
+    assert not m.has_landmarks("mediapipe")
+    lmf = landmark_function(m)
+    T = 5
+    R = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32).expand(T, 3, 3)
+    out = m(rotation=R, translation=torch.tensor([0.0, 0.0, 0.6]).expand(T, 3))
+    K = default_camera(640, 480).K
+    p = out.landmarks68 @ torch.as_tensor(K, dtype=torch.float32).T
+    uv = (p[..., :2] / p[..., 2:]).numpy()
+    res = fit_landmarks(lmf, Observations.monocular(uv, K, valid=np.ones(T, bool)), config_for_model(m, iters_full=100))
+    assert res.landmarks468_2d is None
+    err = np.linalg.norm(res.landmarks68_2d[0].numpy() - uv, axis=-1)[:, 17:].mean()
+    assert err < 2.0, err

@@ -1,6 +1,5 @@
 """Rasteriser: builtin (C++/OpenMP) vs the pure-torch reference, exact coverage of a known
 square, perspective-correct barycentrics, differentiable interpolation, optional backends."""
-import math
 
 import numpy as np
 import pytest

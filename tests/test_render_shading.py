@@ -1,6 +1,5 @@
 """Normals, Lambert, texture sampling, render_mesh (colours, background, SSAA), ICT winding."""
 import numpy as np
-import pytest
 import torch
 
 from headgen.assets import ict_facekit_npz

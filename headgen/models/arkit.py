@@ -306,7 +306,7 @@ def transfer_arkit(source, target, *, source_matrix: Optional[np.ndarray] = None
     if M.shape != (52, source.n_expression) or not np.isfinite(M).all():
         raise InputError(f"source_matrix: expected finite (52, {source.n_expression}), got {M.shape}")
     if not np.any(M):
-        raise InputError(f"ARKit transfer: none of the source model's expression names are ARKit names")
+        raise InputError("ARKit transfer: none of the source model's expression names are ARKit names")
     use_jaw = bool(target.has_jaw) if use_jaw is None else bool(use_jaw)
     vs = valid.to(source.device)
     with torch.no_grad():

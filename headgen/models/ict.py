@@ -142,7 +142,6 @@ def _kabsch_axis_angle(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def _drive_table(a: dict) -> tuple[list, float]:
     """Rows (input slot, axis, sign, expression index, angle rad) for jaw/eye -> blendshape driving."""
     names = [str(n) for n in a["expression_names"]]
-    comps = [str(n) for n in a["component_names"]]
     v = a["neutral_vertices"].astype(np.float64)
     rows = []
     jaw_angle = float("nan")

@@ -95,7 +95,7 @@ def rasterize(means, quats, scales, opacities, colors_or_sh, viewmats, Ks, width
     _check(dtype in (torch.float32, torch.float64), f"float32/float64 expected, got {dtype}")
     backend = resolve_backend(backend, device)
     _check(dtype == torch.float32 or backend in ("cpu", "torch"), f"backend '{backend}' needs float32")
-    _check(backend != "cuda" or tile_size in (8, 16, 24, 32), f"backend 'cuda' needs tile_size 8, 16, 24 or 32")
+    _check(backend != "cuda" or tile_size in (8, 16, 24, 32), "backend 'cuda' needs tile_size 8, 16, 24 or 32")
     tensors = [quats, scales, opacities, colors, viewmats, Ks]
     _check(all(t.device == device for t in tensors), "all tensors must be on the same device")
     quats, scales, opacities, colors = (t.to(dtype) for t in (quats, scales, opacities, colors))

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from headgen.geometry.camera import project_points
+from headgen.geometry.rotations import axis_angle_to_matrix
 from headgen.stages.fit import energy
+from headgen.stages.fit.optimize import frame_inputs
 
 
 @dataclass
@@ -69,12 +71,8 @@ def eye_geometry(rig: EyeRig, res, probe: float = 0.2) -> tuple[torch.Tensor, to
     is the fixed point of two probe rotations (yaw and pitch by ``probe`` rad), solved by least squares,
     so it holds for either model's way of rotating the eyes (ICT: about each eyeball's centre; FLAME:
     about its eye joints)."""
-    from headgen.geometry.rotations import axis_angle_to_matrix
-
     T = res.rotation.shape[0]
-    shape = res.shape[None].expand(T, -1) if res.shape.numel() else None
-    kw = dict(shape=shape, expression=res.expression if res.expression.numel() else None,
-              **(res.extra if rig.is_fit_model else {}))
+    kw = frame_inputs(res.shape, res.expression, res.extra if rig.is_fit_model else {})
     dt, dev = res.rotation.dtype, res.rotation.device
     pts = []
     eyes = torch.zeros(3, T, 2, 3, dtype=dt, device=dev)
@@ -99,8 +97,6 @@ def pupils_2d(rig: EyeRig, res, eyes: torch.Tensor, K: torch.Tensor, R_cam: torc
     """Projected pupils (T, 2, 2) px of a FitResult ``res`` with eye rotations ``eyes`` (T, 2, 3), in a
     camera with intrinsics K (3, 3) and world-to-camera R_cam (3, 3), t_cam (3,). geometry: the
     :func:`eye_geometry` of ``res`` (computed when None)."""
-    from headgen.geometry.rotations import axis_angle_to_matrix
-
     p0, c = eye_geometry(rig, res) if geometry is None else geometry
     P = c + (axis_angle_to_matrix(eyes) @ (p0 - c)[..., None])[..., 0]      # (T, 2, 3) model frame
     X = P @ res.rotation.transpose(-1, -2) + res.translation[:, None]         # world
@@ -174,8 +170,6 @@ def fit_gaze(rig: EyeRig, res, iris_px, K, R_cam=None, t_cam=None, cfg: GazeConf
 def gaze_directions(rig: EyeRig, res, eyes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """World-frame eye centres (T, 2, 3) and unit gaze directions (T, 2, 3) (centre -> pupil) of a
     FitResult with eye rotations ``eyes`` (T, 2, 3)."""
-    from headgen.geometry.rotations import axis_angle_to_matrix
-
     with torch.no_grad():
         p0, c = eye_geometry(rig, res)
         d = (axis_angle_to_matrix(eyes) @ (p0 - c)[..., None])[..., 0]

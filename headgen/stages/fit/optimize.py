@@ -138,6 +138,20 @@ class Observations:
             init_translation=None if init_translation is None else torch.as_tensor(np.asarray(init_translation), dtype=dtype, device=device))
 
 
+def frame_inputs(shape: Tensor, expression: Tensor, extra: dict, index=slice(None), rotation: Tensor | None = None,
+                 translation: Tensor | None = None) -> dict:
+    """Head-model keyword inputs for the frames ``index`` (slice or index tensor) of a fit: shape (S,)
+    broadcast to every frame; expression (T,E), extra {name: (T,...)}, rotation (T,3,3), translation (T,3)
+    indexed. Empty shape/expression become None; rotation/translation None are left out."""
+    n = torch.arange(expression.shape[0], device=expression.device)[index].numel()
+    kw = dict(shape=shape[None].expand(n, -1) if shape.numel() else None,
+              expression=expression[index] if expression.numel() else None,
+              **{k: v[index] for k, v in extra.items()})
+    if rotation is not None:
+        kw.update(rotation=rotation[index], translation=translation[index])
+    return kw
+
+
 @dataclass
 class FitResult:
     """Solution. shape (S,); expression (T,E); extra {name: (T,...)}; rotation (T,3,3), translation (T,3)
@@ -269,7 +283,10 @@ def _fit_landmarks(lmfun, obs: Observations, cfg: FitConfig, progress=None, init
             mp = neutral.lm468[0] if use468 else neutral.lm68[0]
             pix = obs.lm468 if use468 else obs.lm68
             z = obs.lm468_z if use468 else None
-            wi = None if use468 else (w68 > 0).to(dt)
+            wi = None
+            if not use468:   # 68 only: leave out the jaw contour, which MediaPipe's 68 follow loosely
+                wi = torch.ones(V, T, 68, dtype=dt, device=dev)
+                wi[..., JAW_CONTOUR] = 0.0
             # per view, then take for each frame the first view that saw the face
             Rs, ts = [], []
             for v in range(V):  # loop over views (few), not frames

@@ -28,17 +28,6 @@ def _frame_ids(frame_ids, n: int, device) -> torch.Tensor:
     return torch.arange(n, device=device) if frame_ids is None else torch.as_tensor(frame_ids, device=device)
 
 
-@torch.no_grad()
-def _vertices_at(model, res, ids: torch.Tensor) -> torch.Tensor:
-    """Camera-frame vertices (len(ids), V, 3) of the fit's frames ``ids`` (first view)."""
-    n = ids.numel()
-    out = model(shape=res.shape[None].expand(n, -1) if res.shape.numel() else None,
-                expression=res.expression[ids] if res.expression.numel() else None,
-                rotation=res.rotation[ids], translation=res.translation[ids],
-                **{k: v[ids] for k, v in res.extra.items()})
-    return out.vertices
-
-
 def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: int = 16,
                   frame_ids=None) -> torch.Tensor:
     """Per-vertex colour (V,3) in [0,1]: mean over valid frames of the bilinear image colour at each
@@ -46,6 +35,7 @@ def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: in
     frames (N,H,W,3) uint8 or float [0,1] on the fit device; valid (N,); frame_ids (N,) the fit frames
     they show (default 0..N-1)."""
     from headgen.render import vertex_normals
+    from headgen.stages.fit.run import fitted_vertices
 
     T, H, W, _ = frames.shape
     ids = _frame_ids(frame_ids, T, res.rotation.device)
@@ -55,7 +45,7 @@ def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: in
     for a in range(0, T, chunk):   # chunks bound memory; each chunk is batched
         b = min(T, a + chunk)
         fr = _as_float(frames[a:b])
-        v = _vertices_at(model, res, ids[a:b]).to(fr)
+        v = fitted_vertices(model, res, ids[a:b]).to(fr)
         n = vertex_normals(v, model.faces)
         view = torch.nn.functional.normalize(-v, dim=-1)
         w = (n * view).sum(-1).clamp_min(0) * torch.as_tensor(valid[a:b], device=frames.device)[:, None].to(fr)
@@ -74,6 +64,7 @@ def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int =
     mesh (per-vertex ``colors``, unshaded) and a random minibatch of ``batch`` valid frames per call.
     frames (N,H,W,3) uint8 or float; valid (N,); frame_ids (N,) the fit frames they show (default 0..N-1)."""
     from headgen.render import render_mesh
+    from headgen.stages.fit.optimize import frame_inputs
 
     gen = torch.Generator().manual_seed(seed)
     idx_valid = torch.as_tensor(np.nonzero(valid)[0])
@@ -84,10 +75,7 @@ def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int =
         sel = idx_valid[torch.randperm(len(idx_valid), generator=gen)[:batch]].to(frames.device)
         n = sel.numel()
         fid = ids_all[sel].to(p["rotation"].device)
-        out = model(shape=p["shape"][None].expand(n, -1) if p["shape"].numel() else None,
-                    expression=p["expression"][fid] if p["expression"].numel() else None,
-                    rotation=p["rotation"][fid], translation=p["translation"][fid],
-                    **{k: v[fid] for k, v in p["extra"].items()})
+        out = model(**frame_inputs(p["shape"], p["expression"], p["extra"], fid, p["rotation"], p["translation"]))
         img, alpha = render_mesh(out.vertices, model.faces, p["K"][0], H, W, colors=colors[None].expand(n, -1, -1),
                                  shading="none", return_alpha=True)
         m = alpha.unsqueeze(-1)
@@ -106,6 +94,7 @@ def photometric_error(model, res, frames, colors, valid, chunk: int = 8, frame_i
     per-vertex ``colors`` (V,3); frames (N,H,W,3) uint8 or float [0, 1], valid (N,), frame_ids (N,) the fit
     frames they show (default 0..N-1). Deterministic (every valid frame)."""
     from headgen.render import render_mesh
+    from headgen.stages.fit.run import fitted_vertices
 
     H, W = frames.shape[1:3]
     ids = _frame_ids(frame_ids, frames.shape[0], res.rotation.device)
@@ -116,7 +105,7 @@ def photometric_error(model, res, frames, colors, valid, chunk: int = 8, frame_i
         if not bool(keep.any()):
             continue
         fr = _as_float(frames[a:b][keep])
-        v = _vertices_at(model, res, ids[a:b][keep]).to(fr)
+        v = fitted_vertices(model, res, ids[a:b][keep]).to(fr)
         img, alpha = render_mesh(v, model.faces, res.K[0].to(fr), H, W,
                                  colors=colors[None].expand(v.shape[0], -1, -1), shading="none", return_alpha=True)
         m = alpha.unsqueeze(-1)

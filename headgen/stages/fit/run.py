@@ -500,16 +500,14 @@ def _save_npz_atomic(path: Path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
-def fitted_vertices(model, res, start: int, stop: int, view: int = 0) -> torch.Tensor:
-    """Camera-frame vertices (stop-start, V, 3) of frames [start, stop) of a FitResult, for ``view``."""
-    sl = slice(start, stop)
-    n = stop - start
+def fitted_vertices(model, res, frames=slice(None)) -> torch.Tensor:
+    """Vertices (N, V, 3) of the frames ``frames`` (slice or index tensor) of a FitResult, in its world
+    frame (the camera frame for monocular fits), without gradients."""
+    from headgen.stages.fit.optimize import frame_inputs
+
     with torch.no_grad():
-        out = model(shape=res.shape[None].expand(n, -1) if res.shape.numel() else None,
-                    expression=res.expression[sl] if res.expression.numel() else None,
-                    rotation=res.rotation[sl], translation=res.translation[sl],
-                    **{k: v[sl] for k, v in res.extra.items()})
-    return out.vertices
+        return model(**frame_inputs(res.shape, res.expression, res.extra, frames, res.rotation,
+                                    res.translation)).vertices
 
 
 def write_overlay(model, res, src: Path, out_dir: Path, kind: str = "video", max_frames: int | None = None,
@@ -530,7 +528,7 @@ def write_overlay(model, res, src: Path, out_dir: Path, kind: str = "video", max
             cache.clear()
             a = (i // chunk) * chunk
             b = min(T, a + chunk)
-            v = fitted_vertices(model, res, a, b).cpu()
+            v = fitted_vertices(model, res, slice(a, b)).cpu()
             for j in range(a, b):
                 cache[j] = v[j - a]
         return cache[i]
