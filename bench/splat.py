@@ -110,6 +110,25 @@ def measure(backend: str, n: int, width: int, height: int, device: str, reps: in
                 bwd_cpu_ms=statistics.median(cpu_b), peak_mb=max(peaks), visible=visible, reps=reps)
 
 
+def profile(backend: str, n: int, res: int, device: str, rows: int = 12) -> None:
+    """Print torch.profiler's table (top ops by device time) of one warm forward + backward."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    scene = random_scene(n, width=res, height=res, seed=0, scale_range=SCALE_RANGE, device=device)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    for it in range(2):
+        s = {k: (v.detach().clone().requires_grad_(k in PARAMS) if torch.is_tensor(v) else v) for k, v in scene.items()}
+        _sync(device)
+        with torch_profile(activities=acts) as prof:
+            img, alpha, _ = rasterize(**s, backend=backend)
+            (img.sum() + alpha.sum()).backward()
+            _sync(device)
+    key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+    print(f"--- profile {backend} N={n} {res}x{res}")
+    print(prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=60))
+
+
 def _ratio(base: dict, other: dict) -> dict:
     return dict(n=base["n"], width=base["width"], height=base["height"], baseline=base["backend"],
                 backend=other["backend"], fwd_speedup=base["fwd_ms"] / other["fwd_ms"],
@@ -123,6 +142,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small sizes, fewer repetitions")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     ap.add_argument("--out", default=None, help="json path (default bench/results/splat_<device>.json)")
+    ap.add_argument("--profile", action="store_true", help="also print a profiler table of the largest scene")
     args = ap.parse_args()
     dev = args.device
     if dev == "cpu":  # fixed mmap threshold: large tensors are mmapped/unmapped, so RSS growth tracks them
@@ -161,6 +181,9 @@ def main():
         note = ("CPU: the torch reference is dense (every pixel against every Gaussian) and runs only at the small "
                 f"sizes {ref_sizes} (N, px); ratios there are torch time / cpu-extension time (>1: extension faster); "
                 "the head-avatar sizes are measured for the extension alone")
+    if args.profile:
+        for b in (["cuda"] + (["gsplat"] if gsplat_available() else [])) if dev == "cuda" else ["cpu"]:
+            profile(b, *sizes[-1], dev)
     for r in ratios:
         print(f"ratio {r['baseline']}/{r['backend']} N={r['n']} {r['width']}x{r['height']}: fwd {r['fwd_speedup']:.1f}x "
               f"bwd {r['bwd_speedup']:.1f}x total {r['total_speedup']:.1f}x mem {r['mem_ratio']:.2f}")

@@ -1,6 +1,5 @@
 // torch bindings of the CUDA splatting backend (built only with cuda=True, i.e. with a CUDA torch).
-// Same function names and signatures as the CPU module (cpu/splat_cpu.cpp) except bin_tiles, which the
-// CUDA backend does with torch ops (headgen/splat/binning.py). float32 only.
+// Same function names and signatures as the CPU module (cpu/splat_cpu.cpp). float32 only.
 #include <torch/extension.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -33,11 +32,12 @@ std::vector<torch::Tensor> project_fwd(torch::Tensor means, torch::Tensor quats,
     const c10::cuda::CUDAGuard guard(means.device());
     const int64_t N = means.size(0), C = viewmats.size(0);
     auto opts = means.options();
-    auto radii = torch::zeros({C, N, 2}, opts.dtype(torch::kInt32));
-    auto means2d = torch::zeros({C, N, 2}, opts);
-    auto depths = torch::zeros({C, N}, opts);
-    auto conics = torch::zeros({C, N, 3}, opts);
-    auto comps = torch::zeros({C, N}, opts);
+    // every output element is written by the kernel (culled Gaussians get zeros)
+    auto radii = torch::empty({C, N, 2}, opts.dtype(torch::kInt32));
+    auto means2d = torch::empty({C, N, 2}, opts);
+    auto depths = torch::empty({C, N}, opts);
+    auto conics = torch::empty({C, N, 3}, opts);
+    auto comps = torch::empty({C, N}, opts);
     hgsplat_cuda::project_fwd(means.data_ptr<float>(), quats.data_ptr<float>(), scales.data_ptr<float>(),
                               has_op ? opacities.data_ptr<float>() : nullptr, viewmats.data_ptr<float>(),
                               Ks.data_ptr<float>(), (int)C, (int)N,
@@ -90,6 +90,41 @@ std::vector<torch::Tensor> sh_bwd(int64_t degree, torch::Tensor dirs, torch::Ten
     return {v_coeffs, v_dirs};
 }
 
+// means2d (C,N,2), radii (C,N,2) int32, depths (C,N) -> tile_offsets (C*T+1,) int32, flatten_ids (n_isects,)
+// int32 (c*N + g), each tile's run ordered front to back: the same arrays as the CPU module's bin_tiles.
+std::vector<torch::Tensor> bin_tiles(torch::Tensor means2d, torch::Tensor radii, torch::Tensor depths,
+                                     int64_t tile_size, int64_t tiles_w, int64_t tiles_h) {
+    means2d = means2d.contiguous(); radii = radii.contiguous(); depths = depths.contiguous();
+    check_cuda(means2d, "means2d"); check_cuda(radii, "radii"); check_cuda(depths, "depths");
+    const c10::cuda::CUDAGuard guard(means2d.device());
+    const int64_t C = means2d.size(0), N = means2d.size(1), CN = C * N, n_tiles = C * tiles_w * tiles_h;
+    auto i32 = means2d.options().dtype(torch::kInt32), i64 = means2d.options().dtype(torch::kInt64);
+    auto offsets = torch::zeros({n_tiles + 1}, i32);
+    if (CN == 0) return {offsets, torch::empty({0}, i32)};
+    auto counts = torch::empty({CN}, i64);
+    hgsplat_cuda::bin_count(means2d.data_ptr<float>(), radii.data_ptr<int32_t>(), CN, (int)tile_size, (int)tiles_w,
+                            (int)tiles_h, counts.data_ptr<int64_t>(), stream());
+    auto cum = torch::cumsum(counts, 0);
+    const int64_t n = cum[CN - 1].item<int64_t>();  // the one host sync: sizes the intersection arrays
+    TORCH_CHECK(n < (int64_t)2147483647, "too many Gaussian/tile intersections for int32 indices");
+    if (n == 0) return {offsets, torch::empty({0}, i32)};
+    auto keys = torch::empty({2, n}, i64);  // [in, out] of the radix sort
+    auto ids_in = torch::empty({n}, i32), ids = torch::empty({n}, i32);  // only the sorted ids outlive the call
+    auto *k_in = reinterpret_cast<uint64_t *>(keys.data_ptr<int64_t>()), *k_out = k_in + n;
+    int32_t *v_in = ids_in.data_ptr<int32_t>(), *v_out = ids.data_ptr<int32_t>();
+    hgsplat_cuda::bin_emit(means2d.data_ptr<float>(), radii.data_ptr<int32_t>(), depths.data_ptr<float>(),
+                           cum.data_ptr<int64_t>(), CN, (int)N, (int)tile_size, (int)tiles_w, (int)tiles_h, k_in, v_in,
+                           stream());
+    int tile_bits = 0;
+    while ((int64_t{1} << tile_bits) < n_tiles) ++tile_bits;
+    const int end_bit = 32 + tile_bits;
+    const size_t temp_bytes = hgsplat_cuda::bin_sort_temp_bytes(n, end_bit);
+    auto temp = torch::empty({(int64_t)temp_bytes}, means2d.options().dtype(torch::kUInt8));
+    hgsplat_cuda::bin_sort(temp.data_ptr(), temp_bytes, k_in, k_out, v_in, v_out, n, end_bit, stream());
+    hgsplat_cuda::bin_offsets(k_out, n, n_tiles, offsets.data_ptr<int32_t>(), stream());
+    return {offsets, ids};
+}
+
 std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conics, torch::Tensor colors,
                                       torch::Tensor opacities, torch::Tensor backgrounds, int64_t width, int64_t height,
                                       int64_t tile_size, torch::Tensor tile_offsets, torch::Tensor flatten_ids) {
@@ -101,10 +136,11 @@ std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conic
     const c10::cuda::CUDAGuard guard(means2d.device());
     const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
     auto opts = means2d.options();
-    auto render = torch::zeros({C, height, width, D}, opts);
-    auto alpha = torch::zeros({C, height, width, 1}, opts);
-    auto Tfinal = torch::ones({C, height, width}, opts);
-    auto last = torch::full({C, height, width}, -1, opts.dtype(torch::kInt32));
+    // every pixel is written by the kernel; render accumulates in place only when D > 4
+    auto render = D > 4 ? torch::zeros({C, height, width, D}, opts) : torch::empty({C, height, width, D}, opts);
+    auto alpha = torch::empty({C, height, width, 1}, opts);
+    auto Tfinal = torch::empty({C, height, width}, opts);
+    auto last = torch::empty({C, height, width}, opts.dtype(torch::kInt32));
     hgsplat_cuda::raster_fwd(means2d.data_ptr<float>(), conics.data_ptr<float>(), colors.data_ptr<float>(),
                              opacities.data_ptr<float>(), has_bg ? backgrounds.data_ptr<float>() : nullptr, (int)C,
                              (int)N, (int)D, (int)width, (int)height, (int)tile_size, tile_offsets.data_ptr<int32_t>(),
@@ -142,6 +178,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     m.def("project_bwd", &project_bwd);
     m.def("sh_fwd", &sh_fwd);
     m.def("sh_bwd", &sh_bwd);
+    m.def("bin_tiles", &bin_tiles);
     m.def("raster_fwd", &raster_fwd);
     m.def("raster_bwd", &raster_bwd);
 }

@@ -47,3 +47,19 @@ def test_cuda_matches_gsplat():
     for k in ("means", "scales", "opacities", "colors_or_sh"):
         scale = g2[k].abs().max().clamp_min(1e-6)
         assert ((g1[k] - g2[k]).abs().max() / scale) < 2e-2, k
+
+
+def test_cuda_binning_matches_cpu_and_reference():
+    from headgen.splat.backends import cpu_ops, cuda_ops
+    from headgen.splat.binning import bin_tiles, tile_grid
+
+    scene = random_scene(3000, n_cameras=3, width=150, height=101, seed=3)
+    _, _, meta = rasterize(**scene, backend="cpu")
+    tw, th = tile_grid(150, 101, 16)
+    args = (meta["means2d"].detach(), meta["radii_xy"], meta["depths"].detach())
+    o_cpu, i_cpu = cpu_ops().bin_tiles(*args, 16, tw, th)
+    o_ref, i_ref = bin_tiles(*args, 16, tw, th)
+    o_gpu, i_gpu = cuda_ops().bin_tiles(*(a.cuda().contiguous() for a in args), 16, tw, th)
+    assert i_cpu.numel() > 10 * 3000  # a real workload: most Gaussians touch several tiles
+    assert torch.equal(o_gpu.cpu(), o_cpu) and torch.equal(i_gpu.cpu(), i_cpu)
+    assert torch.equal(o_ref, o_cpu) and torch.equal(i_ref, i_cpu)

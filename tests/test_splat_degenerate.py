@@ -6,8 +6,14 @@ from headgen.errors import InputError
 from headgen.splat import rasterize
 from headgen.splat.scenes import random_scene
 
-BACKENDS = ["cpu", "torch"]
+BACKENDS = ["cpu", "torch"] + (["cuda"] if torch.cuda.is_available() else [])
 PARAMS = ("means", "quats", "scales", "opacities", "colors_or_sh")
+
+
+def _on(scene, backend):
+    """The scene's tensors on the device the backend runs on."""
+    dev = "cuda" if backend == "cuda" else "cpu"
+    return {k: (v.to(dev) if torch.is_tensor(v) else v) for k, v in scene.items()}
 
 
 def _grad_run(scene, backend, **kw):
@@ -19,8 +25,8 @@ def _grad_run(scene, backend, **kw):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_empty_set_gives_background(backend):
-    s = random_scene(0, n_cameras=2, width=20, height=10)
-    bg = torch.tensor([0.2, 0.4, 0.6])
+    s = _on(random_scene(0, n_cameras=2, width=20, height=10), backend)
+    bg = torch.tensor([0.2, 0.4, 0.6], device=s["means"].device)
     img, alpha, meta, grads = _grad_run(s, backend, backgrounds=bg, render_mode="RGB+ED")
     assert img.shape == (2, 10, 20, 4) and alpha.shape == (2, 10, 20, 1)
     torch.testing.assert_close(img[..., :3], bg.expand(2, 10, 20, 3))
@@ -30,10 +36,10 @@ def test_empty_set_gives_background(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_nonfinite_gaussians_are_masked(backend):
-    s = random_scene(60, width=32, height=24, seed=1)
+    s = _on(random_scene(60, width=32, height=24, seed=1), backend)
     clean = rasterize(**s, backend=backend)[0]
     bad = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in s.items()}
-    extra = random_scene(4, width=32, height=24, seed=2)
+    extra = _on(random_scene(4, width=32, height=24, seed=2), backend)
     for k in PARAMS:  # append 4 broken Gaussians
         bad[k] = torch.cat([bad[k], extra[k]])
     bad["means"][60] = float("nan")
@@ -52,11 +58,11 @@ def test_nonfinite_gaussians_are_masked(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("mode", ["classic", "antialiased"])
 def test_zero_scales_behind_and_offscreen(backend, mode):
-    s = random_scene(30, width=32, height=24, seed=4)
+    s = _on(random_scene(30, width=32, height=24, seed=4), backend)
     s["scales"][:10] = 0.0  # zero scales: a blur-sized dot (classic) or invisible (antialiased: compensation 0)
     s["means"][10:20, 2] = -1.0  # behind the camera (camera at z = -0.5 in world)
     s["means"][20:30, 0] = 5.0  # far off-screen to the right
-    img, alpha, meta, grads = _grad_run(s, backend, rasterize_mode=mode, backgrounds=torch.ones(3))
+    img, alpha, meta, grads = _grad_run(s, backend, rasterize_mode=mode, backgrounds=torch.ones(3, device=s["means"].device))
     assert torch.isfinite(img).all()
     assert not meta["visibility"][:, 10:].any()
     assert meta["visibility"][:, :10].all() == (mode == "classic")
@@ -67,11 +73,12 @@ def test_zero_scales_behind_and_offscreen(backend, mode):
         assert (g[10:] == 0).all(), k
 
 
-def test_camera_inside_gaussians_and_extreme_values_do_not_hang():
-    s = random_scene(200, width=32, height=24, seed=5, distance=0.05)  # camera inside the cloud
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "torch"])
+def test_camera_inside_gaussians_and_extreme_values_do_not_hang(backend):
+    s = _on(random_scene(200, width=32, height=24, seed=5, distance=0.05), backend)  # camera inside the cloud
     s["scales"][:20] = 1e4
     s["scales"][20:40] = 1e-12
-    img, alpha, _ = rasterize(**s, backend="cpu")
+    img, alpha, _ = rasterize(**s, backend=backend)
     assert torch.isfinite(img).all() and (alpha <= 1).all()
 
 

@@ -1,5 +1,6 @@
 // CUDA kernels of the headgen 3D Gaussian splatting rasteriser. Per-element math: include/splat_math.h
 // (shared with the CPU backend). Plain CUDA (no ATen): launchers take raw pointers (include/splat_cuda.h).
+#include <cub/device/device_radix_sort.cuh>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -76,6 +77,51 @@ __global__ void sh_bwd_kernel(int degree, const float *__restrict__ dirs, const 
         sh_eval_vjp<float>(degree, dirs + i * 3, coeffs + g * K * 3, v_colors + i * 3, v_coeffs + g * K * 3,
                            v_dirs ? v_dirs + i * 3 : nullptr);
     }
+}
+
+// ------------------------------------------------------------------ tile binning
+__global__ void bin_count_kernel(const float *__restrict__ means2d, const int32_t *__restrict__ radii, int64_t CN,
+                                 int tile_size, int tiles_w, int tiles_h, int64_t *__restrict__ counts) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= CN) return;
+    int64_t n = 0;
+    if (radii[i * 2] > 0 && radii[i * 2 + 1] > 0) {
+        int tmin[2], tmax[2];
+        tile_rect(means2d[i * 2], means2d[i * 2 + 1], radii[i * 2], radii[i * 2 + 1], tile_size, tiles_w, tiles_h,
+                  tmin, tmax);
+        n = (int64_t)max(tmax[0] - tmin[0], 0) * max(tmax[1] - tmin[1], 0);
+    }
+    counts[i] = n;
+}
+
+__global__ void bin_emit_kernel(const float *__restrict__ means2d, const int32_t *__restrict__ radii,
+                                const float *__restrict__ depths, const int64_t *__restrict__ cum, int64_t CN, int N,
+                                int tile_size, int tiles_w, int tiles_h, uint64_t *__restrict__ keys,
+                                int32_t *__restrict__ ids) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= CN || radii[i * 2] <= 0 || radii[i * 2 + 1] <= 0) return;
+    int tmin[2], tmax[2];
+    tile_rect(means2d[i * 2], means2d[i * 2 + 1], radii[i * 2], radii[i * 2 + 1], tile_size, tiles_w, tiles_h, tmin,
+              tmax);
+    int64_t cur = i == 0 ? 0 : cum[i - 1];
+    const uint64_t tile0 = (uint64_t)(i / N) * (uint64_t)tiles_w * (uint64_t)tiles_h;
+    const uint64_t dbits = (uint64_t)__float_as_uint(depths[i]);  // depth > near > 0: bits order like values
+    for (int y = tmin[1]; y < tmax[1]; ++y)
+        for (int x = tmin[0]; x < tmax[0]; ++x, ++cur) {
+            keys[cur] = ((tile0 + (uint64_t)y * tiles_w + x) << 32) | dbits;
+            ids[cur] = (int32_t)i;
+        }
+}
+
+__global__ void bin_offsets_kernel(const uint64_t *__restrict__ keys, int64_t n, int64_t n_tiles,
+                                   int32_t *__restrict__ offsets) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    const int64_t t = (int64_t)(keys[i] >> 32);
+    const int64_t prev = i == 0 ? -1 : (int64_t)(keys[i - 1] >> 32);
+    for (int64_t k = prev + 1; k <= t; ++k) offsets[k] = (int32_t)i;  // tiles (prev, t] start at i
+    if (i == n - 1)
+        for (int64_t k = t + 1; k <= n_tiles; ++k) offsets[k] = (int32_t)n;
 }
 
 // ------------------------------------------------------------------ compositing
@@ -292,6 +338,40 @@ void sh_bwd(int degree, const float *dirs, const float *coeffs, const float *v_c
     if (N == 0 || C == 0) return;
     sh_bwd_kernel<<<blocks_for(N), kThreads, 0, as_stream(stream)>>>(degree, dirs, coeffs, v_colors, C, N, K, v_coeffs,
                                                                     v_dirs);
+}
+
+void bin_count(const float *means2d, const int32_t *radii, int64_t CN, int tile_size, int tiles_w, int tiles_h,
+               int64_t *counts, void *stream) {
+    if (CN == 0) return;
+    bin_count_kernel<<<blocks_for(CN), kThreads, 0, as_stream(stream)>>>(means2d, radii, CN, tile_size, tiles_w,
+                                                                        tiles_h, counts);
+}
+
+void bin_emit(const float *means2d, const int32_t *radii, const float *depths, const int64_t *cum, int64_t CN, int N,
+              int tile_size, int tiles_w, int tiles_h, uint64_t *keys, int32_t *ids, void *stream) {
+    if (CN == 0) return;
+    bin_emit_kernel<<<blocks_for(CN), kThreads, 0, as_stream(stream)>>>(means2d, radii, depths, cum, CN, N, tile_size,
+                                                                       tiles_w, tiles_h, keys, ids);
+}
+
+size_t bin_sort_temp_bytes(int64_t n_isects, int end_bit) {
+    size_t bytes = 0;
+    cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const uint64_t *)nullptr, (uint64_t *)nullptr,
+                                    (const int32_t *)nullptr, (int32_t *)nullptr, (int)n_isects, 0, end_bit);
+    return bytes;
+}
+
+void bin_sort(void *temp, size_t temp_bytes, const uint64_t *keys_in, uint64_t *keys_out, const int32_t *ids_in,
+              int32_t *ids_out, int64_t n_isects, int end_bit, void *stream) {
+    if (n_isects == 0) return;
+    cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, ids_in, ids_out, (int)n_isects, 0, end_bit,
+                                    as_stream(stream));
+}
+
+void bin_offsets(const uint64_t *sorted_keys, int64_t n_isects, int64_t n_tiles, int32_t *tile_offsets, void *stream) {
+    if (n_isects == 0) return;
+    bin_offsets_kernel<<<blocks_for(n_isects), kThreads, 0, as_stream(stream)>>>(sorted_keys, n_isects, n_tiles,
+                                                                                tile_offsets);
 }
 
 void raster_fwd(const float *means2d, const float *conics, const float *colors, const float *opacities,

@@ -21,26 +21,11 @@ def cpu_ops():
     return load_extension("headgen_splat_cpu", CPU_SOURCES)
 
 
-class _CudaOps:
-    """CUDA extension kernels + torch tile binning (same interface as the CPU module)."""
-
-    def __init__(self, mod):
-        self._mod = mod
-
-    def __getattr__(self, name):
-        return getattr(self._mod, name)
-
-    @staticmethod
-    def bin_tiles(means2d, radii, depths, tile_size, tiles_w, tiles_h):
-        from headgen.splat.binning import bin_tiles
-        return bin_tiles(means2d, radii, depths, tile_size, tiles_w, tiles_h)
-
-
 @lru_cache(maxsize=None)
 def cuda_ops():
     """The CUDA extension (needs a CUDA build of torch and nvcc)."""
     from headgen.ext import load_extension
-    return _CudaOps(load_extension("headgen_splat_cuda", CUDA_SOURCES, cuda=True))
+    return load_extension("headgen_splat_cuda", CUDA_SOURCES, cuda=True)
 
 
 def gsplat_available() -> bool:

@@ -1,6 +1,7 @@
-"""Tile binning and per-tile depth sort in plain torch ops (used by the CUDA backend; runs on any device).
+"""Tile binning and per-tile depth sort in plain torch ops: the readable reference of the extensions' ``bin_tiles``
+(runs on any device).
 
-Produces exactly what the CPU extension's ``bin_tiles`` produces: for each (camera, tile) the run of
+Produces exactly what the CPU and CUDA extensions' ``bin_tiles`` produce: for each (camera, tile) the run of
 intersecting Gaussians ordered front to back (ties: lower Gaussian index first).
 """
 from __future__ import annotations

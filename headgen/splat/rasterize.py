@@ -22,6 +22,12 @@ def _mask_nonfinite(means, quats, scales, opacities, colors, per_camera: bool):
     """Gaussians with any non-finite parameter are made invisible (opacity 0) and get zero gradients.
     colors: (N,...) per Gaussian, or (C,N,D) when ``per_camera``."""
     col = colors.transpose(0, 1) if per_camera else colors  # (N, ...)
+    # fast path, one reduction and one host sync: a sum is finite when every term is (the exact per-Gaussian
+    # test below runs only when it is not, e.g. after a float overflow of the sum)
+    with torch.no_grad():
+        total = means.sum(-1) + quats.sum(-1) + scales.sum(-1) + opacities + col.flatten(1).sum(-1)
+        if bool(torch.isfinite(total).all()):
+            return means, quats, scales, opacities, colors
     ok = (torch.isfinite(means).all(-1) & torch.isfinite(quats).all(-1) & torch.isfinite(scales).all(-1)
           & torch.isfinite(opacities) & torch.isfinite(col.flatten(1)).all(-1))
     if bool(ok.all()):
@@ -82,7 +88,7 @@ def rasterize(means, quats, scales, opacities, colors_or_sh, viewmats, Ks, width
     _check(rasterize_mode in RASTERIZE_MODES, f"rasterize_mode must be one of {RASTERIZE_MODES}, got '{rasterize_mode}'")
     _check(near_plane > 0 and far_plane > near_plane, f"need 0 < near_plane < far_plane, got {near_plane}, {far_plane}")
     _check(eps2d >= 0, f"eps2d must be >= 0, got {eps2d}")
-    _check(bool(torch.isfinite(viewmats).all()) and bool(torch.isfinite(Ks).all()), "viewmats/Ks contain nan or inf")
+    _check(bool(torch.isfinite(viewmats).all() & torch.isfinite(Ks).all()), "viewmats/Ks contain nan or inf")
     if sh_degree is not None:
         _check(0 <= sh_degree <= 3, f"sh_degree must be 0..3, got {sh_degree}")
         _check(colors.dim() == 3 and colors.shape[0] == N and colors.shape[2] == 3
