@@ -101,28 +101,28 @@ std::vector<torch::Tensor> bin_tiles(torch::Tensor means2d, torch::Tensor radii,
     auto i32 = means2d.options().dtype(torch::kInt32), i64 = means2d.options().dtype(torch::kInt64);
     auto offsets = torch::zeros({n_tiles + 1}, i32);
     if (CN == 0) return {offsets, torch::empty({0}, i32)};
-    auto counts = torch::empty({CN}, i64);
+    auto counts = torch::empty({CN}, i32);
     hgsplat_cuda::bin_count(means2d.data_ptr<float>(), radii.data_ptr<int32_t>(), CN, (int)tile_size, (int)tiles_w,
-                            (int)tiles_h, counts.data_ptr<int64_t>(), stream());
-    auto cum = torch::cumsum(counts, 0);
+                            (int)tiles_h, counts.data_ptr<int32_t>(), stream());
+    auto cum = torch::cumsum(counts, 0, torch::kInt64);
     const int64_t n = cum[CN - 1].item<int64_t>();  // the one host sync: sizes the intersection arrays
     TORCH_CHECK(n < (int64_t)2147483647, "too many Gaussian/tile intersections for int32 indices");
     if (n == 0) return {offsets, torch::empty({0}, i32)};
-    auto keys = torch::empty({2, n}, i64);  // [in, out] of the radix sort
-    auto ids_in = torch::empty({n}, i32), ids = torch::empty({n}, i32);  // only the sorted ids outlive the call
-    auto *k_in = reinterpret_cast<uint64_t *>(keys.data_ptr<int64_t>()), *k_out = k_in + n;
-    int32_t *v_in = ids_in.data_ptr<int32_t>(), *v_out = ids.data_ptr<int32_t>();
+    auto keys = torch::empty({2, n}, i64);  // the two buffers of the radix sort
+    torch::Tensor ids[2] = {torch::empty({n}, i32), torch::empty({n}, i32)};  // only the sorted ids outlive the call
+    auto *k0 = reinterpret_cast<uint64_t *>(keys.data_ptr<int64_t>()), *k1 = k0 + n;
     hgsplat_cuda::bin_emit(means2d.data_ptr<float>(), radii.data_ptr<int32_t>(), depths.data_ptr<float>(),
-                           cum.data_ptr<int64_t>(), CN, (int)N, (int)tile_size, (int)tiles_w, (int)tiles_h, k_in, v_in,
-                           stream());
+                           cum.data_ptr<int64_t>(), CN, (int)N, (int)tile_size, (int)tiles_w, (int)tiles_h, k0,
+                           ids[0].data_ptr<int32_t>(), stream());
     int tile_bits = 0;
     while ((int64_t{1} << tile_bits) < n_tiles) ++tile_bits;
     const int end_bit = 32 + tile_bits;
     const size_t temp_bytes = hgsplat_cuda::bin_sort_temp_bytes(n, end_bit);
     auto temp = torch::empty({(int64_t)temp_bytes}, means2d.options().dtype(torch::kUInt8));
-    hgsplat_cuda::bin_sort(temp.data_ptr(), temp_bytes, k_in, k_out, v_in, v_out, n, end_bit, stream());
-    hgsplat_cuda::bin_offsets(k_out, n, n_tiles, offsets.data_ptr<int32_t>(), stream());
-    return {offsets, ids};
+    const int sel = hgsplat_cuda::bin_sort(temp.data_ptr(), temp_bytes, k0, k1, ids[0].data_ptr<int32_t>(),
+                                           ids[1].data_ptr<int32_t>(), n, end_bit, stream());
+    hgsplat_cuda::bin_offsets(sel ? k1 : k0, n, n_tiles, offsets.data_ptr<int32_t>(), stream());
+    return {offsets, ids[sel]};
 }
 
 std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conics, torch::Tensor colors,
@@ -139,20 +139,19 @@ std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conic
     // every pixel is written by the kernel; render accumulates in place only when D > 4
     auto render = D > 4 ? torch::zeros({C, height, width, D}, opts) : torch::empty({C, height, width, D}, opts);
     auto alpha = torch::empty({C, height, width, 1}, opts);
-    auto Tfinal = torch::empty({C, height, width}, opts);
     auto last = torch::empty({C, height, width}, opts.dtype(torch::kInt32));
     hgsplat_cuda::raster_fwd(means2d.data_ptr<float>(), conics.data_ptr<float>(), colors.data_ptr<float>(),
                              opacities.data_ptr<float>(), has_bg ? backgrounds.data_ptr<float>() : nullptr, (int)C,
                              (int)N, (int)D, (int)width, (int)height, (int)tile_size, tile_offsets.data_ptr<int32_t>(),
                              flatten_ids.data_ptr<int32_t>(), render.data_ptr<float>(), alpha.data_ptr<float>(),
-                             Tfinal.data_ptr<float>(), last.data_ptr<int32_t>(), stream());
-    return {render, alpha, Tfinal, last};
+                             last.data_ptr<int32_t>(), stream());
+    return {render, alpha, last};
 }
 
 std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conics, torch::Tensor colors,
                                       torch::Tensor opacities, int64_t width, int64_t height, int64_t tile_size,
                                       torch::Tensor tile_offsets, torch::Tensor flatten_ids, torch::Tensor render,
-                                      torch::Tensor Tfinal, torch::Tensor last, torch::Tensor v_render,
+                                      torch::Tensor alpha, torch::Tensor last, torch::Tensor v_render,
                                       torch::Tensor v_alpha) {
     const c10::cuda::CUDAGuard guard(means2d.device());
     const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
@@ -164,7 +163,7 @@ std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conic
     hgsplat_cuda::raster_bwd(means2d.data_ptr<float>(), conics.data_ptr<float>(), colors.data_ptr<float>(),
                              opacities.data_ptr<float>(), (int)C, (int)N, (int)D, (int)width, (int)height,
                              (int)tile_size, tile_offsets.data_ptr<int32_t>(), flatten_ids.data_ptr<int32_t>(),
-                             render.data_ptr<float>(), Tfinal.data_ptr<float>(), last.data_ptr<int32_t>(),
+                             render.data_ptr<float>(), alpha.data_ptr<float>(), last.data_ptr<int32_t>(),
                              v_render.data_ptr<float>(), v_alpha.data_ptr<float>(), v_means2d.data_ptr<float>(),
                              v_conics.data_ptr<float>(), v_colors.data_ptr<float>(), v_opac.data_ptr<float>(), stream());
     return {v_means2d, v_conics, v_colors, v_opac};

@@ -267,7 +267,6 @@ std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conic
     auto opts = means2d.options();
     auto render = torch::empty({C, height, width, D}, opts);
     auto alpha = torch::empty({C, height, width, 1}, opts);
-    auto Tfinal = torch::empty({C, height, width}, opts);
     auto last = torch::empty({C, height, width}, opts.dtype(torch::kInt32));
     dispatch_float(means2d.scalar_type(), [&](auto tag_) {
         using scalar_t = decltype(tag_);
@@ -275,7 +274,7 @@ std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conic
                        *col = colors.data_ptr<scalar_t>(), *op = opacities.data_ptr<scalar_t>();
         const scalar_t *bg = has_bg ? backgrounds.data_ptr<scalar_t>() : nullptr;
         const int32_t *off = tile_offsets.data_ptr<int32_t>(), *fid = flatten_ids.data_ptr<int32_t>();
-        scalar_t *out = render.data_ptr<scalar_t>(), *oa = alpha.data_ptr<scalar_t>(), *oT = Tfinal.data_ptr<scalar_t>();
+        scalar_t *out = render.data_ptr<scalar_t>(), *oa = alpha.data_ptr<scalar_t>();
         int32_t *ol = last.data_ptr<int32_t>();
 #pragma omp parallel
         {
@@ -321,23 +320,23 @@ std::vector<torch::Tensor> raster_fwd(torch::Tensor means2d, torch::Tensor conic
                         for (int64_t dd = 0; dd < D; ++dd)
                             out[pix * D + dd] = acc[p * D + dd] + (bg ? T[p] * bg[c * D + dd] : scalar_t(0));
                         oa[pix] = scalar_t(1) - T[p];
-                        oT[pix] = T[p];
                         ol[pix] = lastk[p];
                     }
             }
         }
     });
-    return {render, alpha, Tfinal, last};
+    return {render, alpha, last};
 }
 
 // Returns v_means2d (C,N,2), v_conics (C,N,3), v_colors (C,N,D), v_opacities (C,N).
 // Front to back with the exact transmittance: for Gaussian i at a pixel,
 // dL/dalpha_i = sum_d v_d (T_i c_id - (out_d - P_id) / (1 - alpha_i)) + v_A T_final / (1 - alpha_i),
+// T_final = 1 - alpha (the rendered alpha, (C,H,W,1)),
 // P_i = colour composited up to and including i, out = rendered colour (background included).
 std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conics, torch::Tensor colors,
                                       torch::Tensor opacities, int64_t width, int64_t height, int64_t tile_size,
                                       torch::Tensor tile_offsets, torch::Tensor flatten_ids, torch::Tensor render,
-                                      torch::Tensor Tfinal, torch::Tensor last, torch::Tensor v_render,
+                                      torch::Tensor alpha, torch::Tensor last, torch::Tensor v_render,
                                       torch::Tensor v_alpha) {
     const int64_t C = means2d.size(0), N = means2d.size(1), D = colors.size(2);
     const int64_t tw = (width + tile_size - 1) / tile_size, th = (height + tile_size - 1) / tile_size;
@@ -354,7 +353,7 @@ std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conic
         const scalar_t *m2 = means2d.data_ptr<scalar_t>(), *co = conics.data_ptr<scalar_t>(),
                        *col = colors.data_ptr<scalar_t>(), *op = opacities.data_ptr<scalar_t>();
         const int32_t *off = tile_offsets.data_ptr<int32_t>(), *fid = flatten_ids.data_ptr<int32_t>();
-        const scalar_t *rend = render.data_ptr<scalar_t>(), *TF = Tfinal.data_ptr<scalar_t>();
+        const scalar_t *rend = render.data_ptr<scalar_t>(), *AL = alpha.data_ptr<scalar_t>();
         const int32_t *lst = last.data_ptr<int32_t>();
         const scalar_t *vr = v_render.data_ptr<scalar_t>(), *va = v_alpha.data_ptr<scalar_t>();
         scalar_t *pi = per_isect.data_ptr<scalar_t>();
@@ -398,7 +397,7 @@ std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conic
                             const scalar_t *out = rend + pix * D, *vout = vr + pix * D;
                             const scalar_t Tp = T[p], w = a * Tp;
                             const scalar_t ra = scalar_t(1) / (scalar_t(1) - a);
-                            scalar_t v_al = va[pix] * TF[pix] * ra;
+                            scalar_t v_al = va[pix] * (scalar_t(1) - AL[pix]) * ra;
                             scalar_t *Pp = P.data() + p * D;
                             for (int64_t dd = 0; dd < D; ++dd) {
                                 Pp[dd] += w * cg[dd];

@@ -81,15 +81,15 @@ __global__ void sh_bwd_kernel(int degree, const float *__restrict__ dirs, const 
 
 // ------------------------------------------------------------------ tile binning
 __global__ void bin_count_kernel(const float *__restrict__ means2d, const int32_t *__restrict__ radii, int64_t CN,
-                                 int tile_size, int tiles_w, int tiles_h, int64_t *__restrict__ counts) {
+                                 int tile_size, int tiles_w, int tiles_h, int32_t *__restrict__ counts) {
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= CN) return;
-    int64_t n = 0;
+    int32_t n = 0;
     if (radii[i * 2] > 0 && radii[i * 2 + 1] > 0) {
         int tmin[2], tmax[2];
         tile_rect(means2d[i * 2], means2d[i * 2 + 1], radii[i * 2], radii[i * 2 + 1], tile_size, tiles_w, tiles_h,
                   tmin, tmax);
-        n = (int64_t)max(tmax[0] - tmin[0], 0) * max(tmax[1] - tmin[1], 0);
+        n = max(tmax[0] - tmin[0], 0) * max(tmax[1] - tmin[1], 0);
     }
     counts[i] = n;
 }
@@ -152,8 +152,7 @@ __global__ void raster_fwd_kernel(const float *__restrict__ means2d, const float
                                   const float *__restrict__ colors, const float *__restrict__ opacities,
                                   const float *__restrict__ backgrounds, int D_rt, int width, int height,
                                   const int32_t *__restrict__ tile_offsets, const int32_t *__restrict__ flatten_ids,
-                                  float *__restrict__ render, float *__restrict__ alpha, float *__restrict__ Tfinal,
-                                  int32_t *__restrict__ last) {
+                                  float *__restrict__ render, float *__restrict__ alpha, int32_t *__restrict__ last) {
     extern __shared__ float smem[];
     const int D = CD > 0 ? CD : D_rt;
     const int c = blockIdx.z, tx = blockIdx.x, ty = blockIdx.y;
@@ -210,7 +209,6 @@ __global__ void raster_fwd_kernel(const float *__restrict__ means2d, const float
     }
     const int64_t p1 = ((int64_t)c * height + i) * width + j;
     alpha[p1] = 1.f - T;
-    Tfinal[p1] = T;
     last[p1] = lastk;
 }
 
@@ -223,16 +221,18 @@ __device__ __forceinline__ float warp_sum(float v) {
 // Front-to-back backward (exact transmittance, no division chain): for Gaussian i at a pixel,
 // dL/dalpha_i = T_i (v.c_i) - (v.out - v.P_i) / (1 - alpha_i) + v_A T_final / (1 - alpha_i),
 // with P_i the colour composited up to and including i and out the rendered colour (background included).
+template <int CD>  // CD > 0: D known at compile time (v_render of the pixel kept in registers)
 __global__ void raster_bwd_kernel(const float *__restrict__ means2d, const float *__restrict__ conics,
-                                  const float *__restrict__ colors, const float *__restrict__ opacities, int D,
+                                  const float *__restrict__ colors, const float *__restrict__ opacities, int D_rt,
                                   int width, int height, const int32_t *__restrict__ tile_offsets,
                                   const int32_t *__restrict__ flatten_ids, const float *__restrict__ render,
-                                  const float *__restrict__ Tfinal, const int32_t *__restrict__ last,
+                                  const float *__restrict__ alpha, const int32_t *__restrict__ last,
                                   const float *__restrict__ v_render, const float *__restrict__ v_alpha,
                                   float *__restrict__ v_means2d, float *__restrict__ v_conics,
                                   float *__restrict__ v_colors, float *__restrict__ v_opacities) {
     extern __shared__ float smem[];
     __shared__ int s_maxlast;
+    const int D = CD > 0 ? CD : D_rt;
     const int c = blockIdx.z, tx = blockIdx.x, ty = blockIdx.y;
     const int tiles_w = gridDim.x, tiles_h = gridDim.y;
     const int ts = blockDim.x;
@@ -254,10 +254,20 @@ __global__ void raster_bwd_kernel(const float *__restrict__ means2d, const float
     const float px = (float)j + 0.5f, py = (float)i + 0.5f;
     const float *vout = v_render + pix * D;
     const float *outp = render + pix * D;
+    float vreg[CD > 0 ? CD : 1];
     float VO = 0.f;  // v . out
-    if (inside)
-        for (int k = 0; k < D; ++k) VO += vout[k] * outp[k];
-    const float vA = inside ? v_alpha[pix] : 0.f, Tf = inside ? Tfinal[pix] : 1.f;
+    if constexpr (CD > 0) {
+#pragma unroll
+        for (int k = 0; k < CD; ++k) vreg[k] = inside ? vout[k] : 0.f;
+        if (inside)
+#pragma unroll
+            for (int k = 0; k < CD; ++k) VO += vreg[k] * outp[k];
+    } else {
+        vreg[0] = 0.f;
+        if (inside)
+            for (int k = 0; k < D; ++k) VO += vout[k] * outp[k];
+    }
+    const float vA = inside ? v_alpha[pix] : 0.f, Tf = inside ? 1.f - alpha[pix] : 1.f;
     float T = 1.f, VP = 0.f;  // transmittance before the current Gaussian, v . P
     for (int b0 = start; b0 < block_end; b0 += bs) {
         __syncthreads();
@@ -277,7 +287,12 @@ __global__ void raster_bwd_kernel(const float *__restrict__ means2d, const float
             if (valid) {
                 w = a * T;
                 float vdotc = 0.f;
-                for (int d = 0; d < D; ++d) vdotc += vout[d] * cg[d];
+                if constexpr (CD > 0) {
+#pragma unroll
+                    for (int d = 0; d < CD; ++d) vdotc += vreg[d] * __ldg(cg + d);
+                } else {
+                    for (int d = 0; d < D; ++d) vdotc += vout[d] * cg[d];
+                }
                 VP += w * vdotc;
                 const float ra = 1.f / (1.f - a);
                 const float v_al = T * vdotc - (VO - VP) * ra + vA * Tf * ra;
@@ -298,9 +313,17 @@ __global__ void raster_bwd_kernel(const float *__restrict__ means2d, const float
                 atomicAdd(v_conics + (int64_t)g * 3 + 2, vc[2]);
                 atomicAdd(v_opacities + g, vo);
             }
-            for (int d = 0; d < D; ++d) {
-                const float vcol = warp_sum(valid ? w * vout[d] : 0.f);
-                if (lane == 0) atomicAdd(v_colors + (int64_t)g * D + d, vcol);
+            if constexpr (CD > 0) {
+#pragma unroll
+                for (int d = 0; d < CD; ++d) {
+                    const float vcol = warp_sum(valid ? w * vreg[d] : 0.f);
+                    if (lane == 0) atomicAdd(v_colors + (int64_t)g * D + d, vcol);
+                }
+            } else {
+                for (int d = 0; d < D; ++d) {
+                    const float vcol = warp_sum(valid ? w * vout[d] : 0.f);
+                    if (lane == 0) atomicAdd(v_colors + (int64_t)g * D + d, vcol);
+                }
             }
         }
     }
@@ -341,7 +364,7 @@ void sh_bwd(int degree, const float *dirs, const float *coeffs, const float *v_c
 }
 
 void bin_count(const float *means2d, const int32_t *radii, int64_t CN, int tile_size, int tiles_w, int tiles_h,
-               int64_t *counts, void *stream) {
+               int32_t *counts, void *stream) {
     if (CN == 0) return;
     bin_count_kernel<<<blocks_for(CN), kThreads, 0, as_stream(stream)>>>(means2d, radii, CN, tile_size, tiles_w,
                                                                         tiles_h, counts);
@@ -356,16 +379,19 @@ void bin_emit(const float *means2d, const int32_t *radii, const float *depths, c
 
 size_t bin_sort_temp_bytes(int64_t n_isects, int end_bit) {
     size_t bytes = 0;
-    cub::DeviceRadixSort::SortPairs(nullptr, bytes, (const uint64_t *)nullptr, (uint64_t *)nullptr,
-                                    (const int32_t *)nullptr, (int32_t *)nullptr, (int)n_isects, 0, end_bit);
+    cub::DoubleBuffer<uint64_t> k(nullptr, nullptr);
+    cub::DoubleBuffer<int32_t> v(nullptr, nullptr);
+    cub::DeviceRadixSort::SortPairs(nullptr, bytes, k, v, (int)n_isects, 0, end_bit);
     return bytes;
 }
 
-void bin_sort(void *temp, size_t temp_bytes, const uint64_t *keys_in, uint64_t *keys_out, const int32_t *ids_in,
-              int32_t *ids_out, int64_t n_isects, int end_bit, void *stream) {
-    if (n_isects == 0) return;
-    cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys_in, keys_out, ids_in, ids_out, (int)n_isects, 0, end_bit,
-                                    as_stream(stream));
+int bin_sort(void *temp, size_t temp_bytes, uint64_t *keys0, uint64_t *keys1, int32_t *ids0, int32_t *ids1,
+             int64_t n_isects, int end_bit, void *stream) {
+    if (n_isects == 0) return 0;
+    cub::DoubleBuffer<uint64_t> k(keys0, keys1);
+    cub::DoubleBuffer<int32_t> v(ids0, ids1);
+    cub::DeviceRadixSort::SortPairs(temp, temp_bytes, k, v, (int)n_isects, 0, end_bit, as_stream(stream));
+    return k.selector;  // keys and values move together: the same buffer index holds both results
 }
 
 void bin_offsets(const uint64_t *sorted_keys, int64_t n_isects, int64_t n_tiles, int32_t *tile_offsets, void *stream) {
@@ -376,8 +402,8 @@ void bin_offsets(const uint64_t *sorted_keys, int64_t n_isects, int64_t n_tiles,
 
 void raster_fwd(const float *means2d, const float *conics, const float *colors, const float *opacities,
                 const float *backgrounds, int C, int N, int D, int width, int height, int tile_size,
-                const int32_t *tile_offsets, const int32_t *flatten_ids, float *render, float *alpha, float *Tfinal,
-                int32_t *last, void *stream) {
+                const int32_t *tile_offsets, const int32_t *flatten_ids, float *render, float *alpha, int32_t *last,
+                void *stream) {
     (void)N;
     if (C == 0 || width == 0 || height == 0) return;
     const int tiles_w = (width + tile_size - 1) / tile_size, tiles_h = (height + tile_size - 1) / tile_size;
@@ -386,7 +412,7 @@ void raster_fwd(const float *means2d, const float *conics, const float *colors, 
     cudaStream_t s = as_stream(stream);
 #define HGS_FWD(CD)                                                                                              \
     raster_fwd_kernel<CD><<<grid, block, shmem, s>>>(means2d, conics, colors, opacities, backgrounds, D, width, \
-                                                     height, tile_offsets, flatten_ids, render, alpha, Tfinal, last)
+                                                     height, tile_offsets, flatten_ids, render, alpha, last)
     switch (D) {
     case 1: HGS_FWD(1); break;
     case 2: HGS_FWD(2); break;
@@ -399,7 +425,7 @@ void raster_fwd(const float *means2d, const float *conics, const float *colors, 
 
 void raster_bwd(const float *means2d, const float *conics, const float *colors, const float *opacities, int C, int N,
                 int D, int width, int height, int tile_size, const int32_t *tile_offsets, const int32_t *flatten_ids,
-                const float *render, const float *Tfinal, const int32_t *last, const float *v_render,
+                const float *render, const float *alpha, const int32_t *last, const float *v_render,
                 const float *v_alpha, float *v_means2d, float *v_conics, float *v_colors, float *v_opacities,
                 void *stream) {
     (void)N;
@@ -407,9 +433,19 @@ void raster_bwd(const float *means2d, const float *conics, const float *colors, 
     const int tiles_w = (width + tile_size - 1) / tile_size, tiles_h = (height + tile_size - 1) / tile_size;
     dim3 grid(tiles_w, tiles_h, C), block(tile_size, tile_size, 1);
     const size_t shmem = (size_t)tile_size * tile_size * 7 * sizeof(float);
-    raster_bwd_kernel<<<grid, block, shmem, as_stream(stream)>>>(
-        means2d, conics, colors, opacities, D, width, height, tile_offsets, flatten_ids, render, Tfinal, last, v_render,
-        v_alpha, v_means2d, v_conics, v_colors, v_opacities);
+    cudaStream_t s = as_stream(stream);
+#define HGS_BWD(CD)                                                                                                \
+    raster_bwd_kernel<CD><<<grid, block, shmem, s>>>(means2d, conics, colors, opacities, D, width, height,        \
+                                                     tile_offsets, flatten_ids, render, alpha, last, v_render,     \
+                                                     v_alpha, v_means2d, v_conics, v_colors, v_opacities)
+    switch (D) {
+    case 1: HGS_BWD(1); break;
+    case 2: HGS_BWD(2); break;
+    case 3: HGS_BWD(3); break;
+    case 4: HGS_BWD(4); break;
+    default: HGS_BWD(0); break;
+    }
+#undef HGS_BWD
 }
 
 }  // namespace hgsplat_cuda

@@ -27,33 +27,35 @@ void sh_bwd(int degree, const float *dirs, const float *coeffs, const float *v_c
             float *v_coeffs, float *v_dirs, void *stream);
 
 // Tile binning (gsplat isect_tiles + radix sort + isect_offset_encode), in four launches:
-// 1. bin_count: counts (C*N,) int64 = number of tiles each projected Gaussian touches (0 when radii <= 0);
+// 1. bin_count: counts (C*N,) int32 = number of tiles each projected Gaussian touches (0 when radii <= 0);
 //    the caller makes the inclusive prefix sum `cum` (C*N,) and reads n_isects = cum[-1];
 // 2. bin_emit: keys (n_isects,) = (c*T + tile) << 32 | float32 bits of the depth, ids = c*N + g, in
 //    Gaussian order (so the stable sort below breaks depth ties by the lower index, as the CPU binning);
-// 3. bin_sort: stable radix sort of (keys, ids) on the low `end_bit` bits (32 + bits of C*T), into
-//    keys_out / ids_out; `temp` of bin_sort_temp_bytes(n_isects, end_bit) bytes;
+// 3. bin_sort: stable radix sort of (keys, ids) on the low `end_bit` bits (32 + bits of C*T) between two
+//    buffers each (cub::DoubleBuffer: little temp memory); returns which buffer (0 or 1) holds the result;
+//    `temp` of bin_sort_temp_bytes(n_isects, end_bit) bytes;
 // 4. bin_offsets: tile_offsets (C*T+1,) int32 from the sorted keys (n_isects >= 1).
 void bin_count(const float *means2d, const int32_t *radii, int64_t CN, int tile_size, int tiles_w, int tiles_h,
-               int64_t *counts, void *stream);
+               int32_t *counts, void *stream);
 void bin_emit(const float *means2d, const int32_t *radii, const float *depths, const int64_t *cum, int64_t CN, int N,
               int tile_size, int tiles_w, int tiles_h, uint64_t *keys, int32_t *ids, void *stream);
 size_t bin_sort_temp_bytes(int64_t n_isects, int end_bit);
-void bin_sort(void *temp, size_t temp_bytes, const uint64_t *keys_in, uint64_t *keys_out, const int32_t *ids_in,
-              int32_t *ids_out, int64_t n_isects, int end_bit, void *stream);
+int bin_sort(void *temp, size_t temp_bytes, uint64_t *keys0, uint64_t *keys1, int32_t *ids0, int32_t *ids1,
+             int64_t n_isects, int end_bit, void *stream);
 void bin_offsets(const uint64_t *sorted_keys, int64_t n_isects, int64_t n_tiles, int32_t *tile_offsets, void *stream);
 
-// render (C,H,W,D) (zeroed when D > 4, else written), alpha (C,H,W), Tfinal (C,H,W), last (C,H,W) int32: all written.
+// render (C,H,W,D) (zeroed when D > 4, else written), alpha (C,H,W), last (C,H,W) int32: all written.
 // backgrounds (C,D) may be null. tile_size^2 must be a multiple of 32 and <= 1024.
 void raster_fwd(const float *means2d, const float *conics, const float *colors, const float *opacities,
                 const float *backgrounds, int C, int N, int D, int width, int height, int tile_size,
-                const int32_t *tile_offsets, const int32_t *flatten_ids, float *render, float *alpha, float *Tfinal,
-                int32_t *last, void *stream);
+                const int32_t *tile_offsets, const int32_t *flatten_ids, float *render, float *alpha, int32_t *last,
+                void *stream);
 
 // Adds (atomics) into v_means2d (C,N,2), v_conics (C,N,3), v_colors (C,N,D), v_opacities (C,N).
+// alpha: the forward's (final transmittance = 1 - alpha).
 void raster_bwd(const float *means2d, const float *conics, const float *colors, const float *opacities, int C, int N,
                 int D, int width, int height, int tile_size, const int32_t *tile_offsets, const int32_t *flatten_ids,
-                const float *render, const float *Tfinal, const int32_t *last, const float *v_render,
+                const float *render, const float *alpha, const int32_t *last, const float *v_render,
                 const float *v_alpha, float *v_means2d, float *v_conics, float *v_colors, float *v_opacities,
                 void *stream);
 

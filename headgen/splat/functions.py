@@ -55,21 +55,21 @@ class RasterizeFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ops, means2d, conics, colors, opacities, backgrounds, width, height, tile_size, offsets, ids):
         bg = backgrounds if backgrounds is not None else means2d.new_zeros(0)
-        render, alpha, t_final, last = ops.raster_fwd(means2d, conics, colors, opacities, bg, width, height,
+        render, alpha, last = ops.raster_fwd(means2d, conics, colors, opacities, bg, width, height,
                                                       tile_size, offsets, ids)
         ctx.ops, ctx.size = ops, (width, height, tile_size)
         ctx.has_bg = backgrounds is not None
-        ctx.save_for_backward(means2d, conics, colors, opacities, offsets, ids, render, t_final, last)
+        ctx.save_for_backward(means2d, conics, colors, opacities, offsets, ids, render, alpha, last)
         return render, alpha
 
     @staticmethod
     def backward(ctx, v_render, v_alpha):
-        means2d, conics, colors, opacities, offsets, ids, render, t_final, last = ctx.saved_tensors
+        means2d, conics, colors, opacities, offsets, ids, render, alpha, last = ctx.saved_tensors
         width, height, tile_size = ctx.size
         v_means2d, v_conics, v_colors, v_opac = ctx.ops.raster_bwd(
-            means2d, conics, colors, opacities, width, height, tile_size, offsets, ids, render, t_final, last,
+            means2d, conics, colors, opacities, width, height, tile_size, offsets, ids, render, alpha, last,
             v_render.contiguous(), v_alpha.contiguous())
         v_bg = None
         if ctx.has_bg and ctx.needs_input_grad[5]:
-            v_bg = (v_render * t_final[..., None]).sum(dim=(1, 2))
+            v_bg = (v_render * (1 - alpha)).sum(dim=(1, 2))  # final transmittance = 1 - alpha
         return None, v_means2d, v_conics, v_colors, v_opac, v_bg, None, None, None, None, None
