@@ -13,6 +13,7 @@ CPU_SOURCES = ("cpu/splat_cpu.cpp",)
 CUDA_SOURCES = ("cuda/splat_cuda.cu", "splat_bindings_cuda.cpp")
 CUDA_KERNEL_SOURCES = ("cuda/splat_cuda.cu",)  # compile-checked with nvcc on machines without a CUDA torch
 BACKENDS = ("cuda", "cpu", "gsplat", "torch")
+_BUILD_ERRORS: dict[str, Exception] = {}  # extensions whose build failed in this process
 
 
 def cpu_ops():
@@ -36,23 +37,25 @@ def gsplat_available() -> bool:
 def resolve_backend(backend: str, device: torch.device) -> str:
     """Map ``"auto"`` (or a name) to a concrete backend for tensors on ``device``.
 
-    auto: CUDA tensors -> "gsplat" when installed (mature and fast), else our "cuda";
-    CPU tensors -> our "cpu" extension (>= 20x faster than "torch", see bench/splat.py);
-    "torch" (with a warning) when the extension cannot be built.
+    auto: CUDA tensors -> our "cuda" extension (1.0-1.3x gsplat's speed on an H200, bench/results/gpu/),
+    else "gsplat" when installed (e.g. no nvcc to build ours); CPU tensors -> our "cpu" extension
+    (>= 20x faster than "torch", see bench/splat.py); "torch" (with a warning) when nothing else works.
     """
     if backend not in BACKENDS + ("auto",):
         raise InputError(f"rasterize: unknown backend '{backend}' (choose one of auto, {', '.join(BACKENDS)})")
     is_cuda = device.type == "cuda"
     if backend == "auto":
-        if is_cuda and gsplat_available():
-            return "gsplat"
-        try:  # our extension for the device; falls back to the reference when it cannot be built
-            cuda_ops() if is_cuda else cpu_ops()
-            return "cuda" if is_cuda else "cpu"
-        except Exception as e:  # ExtensionBuildError, missing compiler / nvcc
-            warnings.warn(f"headgen.splat: {'cuda' if is_cuda else 'cpu'} extension unavailable ({e}); "
-                          "using the slow torch reference backend")
-            return "torch"
+        ours = "cuda" if is_cuda else "cpu"
+        if ours not in _BUILD_ERRORS:
+            try:  # our extension for the device (a failed build is not retried in this process)
+                cuda_ops() if is_cuda else cpu_ops()
+                return ours
+            except Exception as e:  # ExtensionBuildError, missing compiler / nvcc
+                _BUILD_ERRORS[ours] = e
+                if not (is_cuda and gsplat_available()):
+                    warnings.warn(f"headgen.splat: {ours} extension unavailable ({e}); "
+                                  "using the slow torch reference backend")
+        return "gsplat" if is_cuda and gsplat_available() else "torch"
     if backend in ("cuda", "gsplat") and not is_cuda:
         raise InputError(f"rasterize: backend '{backend}' needs CUDA tensors (got tensors on {device})")
     if backend == "cpu" and is_cuda:
