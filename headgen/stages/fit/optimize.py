@@ -126,16 +126,20 @@ class Observations:
                   init_translation=None, device="cpu", dtype=torch.float32) -> "Observations":
         """Single view: lm68 (T,68,2), K (3,3), lm468 (T,468,2), lm468_z (T,468), conf68 (T,68), valid (T,);
         numpy or torch; camera frame = world frame."""
-        f = lambda x: None if x is None else torch.as_tensor(np.asarray(x), dtype=dtype, device=device)[None]
+        def t(x, dt=dtype):  # numpy or torch (any device) -> tensor on ``device``
+            if x is None:
+                return None
+            return x.to(device=device, dtype=dt) if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=dt,
+                                                                                          device=device)
+        f = lambda x: None if x is None else t(x)[None]
         lm68_t = f(lm68)
         if valid is None:
             valid = torch.isfinite(lm68_t[0]).all(-1).all(-1)
         return Observations(
-            lm68=lm68_t, valid=torch.as_tensor(np.asarray(valid), dtype=torch.bool, device=device)[None],
+            lm68=lm68_t, valid=t(valid, torch.bool)[None],
             K=f(K), R_cam=torch.eye(3, dtype=dtype, device=device)[None], t_cam=torch.zeros(1, 3, dtype=dtype, device=device),
             lm468=f(lm468), lm468_z=f(lm468_z), conf68=f(conf68),
-            init_rotation=None if init_rotation is None else torch.as_tensor(np.asarray(init_rotation), dtype=dtype, device=device),
-            init_translation=None if init_translation is None else torch.as_tensor(np.asarray(init_translation), dtype=dtype, device=device))
+            init_rotation=t(init_rotation), init_translation=t(init_translation))
 
 
 def frame_inputs(shape: Tensor, expression: Tensor, extra: dict, index=slice(None), rotation: Tensor | None = None,
