@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "splat_cuda.h"
 #include "splat_math.h"
@@ -400,27 +401,46 @@ void bin_offsets(const uint64_t *sorted_keys, int64_t n_isects, int64_t n_tiles,
                                                                                 tile_offsets);
 }
 
+namespace {
+// Launch geometry of the compositing kernels: one block per (tile, camera), one thread per pixel, a
+// shared-memory batch of 7 floats per thread.
+struct TileLaunch {
+    dim3 grid, block;
+    size_t shmem;
+};
+
+TileLaunch tile_launch(int C, int width, int height, int tile_size) {
+    const int tiles_w = (width + tile_size - 1) / tile_size, tiles_h = (height + tile_size - 1) / tile_size;
+    return {dim3(tiles_w, tiles_h, C), dim3(tile_size, tile_size, 1), (size_t)tile_size * tile_size * 7 * sizeof(float)};
+}
+
+// Calls f(std::integral_constant<int, CD>{}) with CD = D for 1 <= D <= 4 (per-channel loops unrolled into
+// registers), else CD = 0 (D read at run time).
+template <typename F>
+void dispatch_channels(int D, F &&f) {
+    switch (D) {
+    case 1: f(std::integral_constant<int, 1>{}); break;
+    case 2: f(std::integral_constant<int, 2>{}); break;
+    case 3: f(std::integral_constant<int, 3>{}); break;
+    case 4: f(std::integral_constant<int, 4>{}); break;
+    default: f(std::integral_constant<int, 0>{}); break;
+    }
+}
+}  // namespace
+
 void raster_fwd(const float *means2d, const float *conics, const float *colors, const float *opacities,
                 const float *backgrounds, int C, int N, int D, int width, int height, int tile_size,
                 const int32_t *tile_offsets, const int32_t *flatten_ids, float *render, float *alpha, int32_t *last,
                 void *stream) {
     (void)N;
     if (C == 0 || width == 0 || height == 0) return;
-    const int tiles_w = (width + tile_size - 1) / tile_size, tiles_h = (height + tile_size - 1) / tile_size;
-    dim3 grid(tiles_w, tiles_h, C), block(tile_size, tile_size, 1);
-    const size_t shmem = (size_t)tile_size * tile_size * 7 * sizeof(float);
+    const TileLaunch L = tile_launch(C, width, height, tile_size);
     cudaStream_t s = as_stream(stream);
-#define HGS_FWD(CD)                                                                                              \
-    raster_fwd_kernel<CD><<<grid, block, shmem, s>>>(means2d, conics, colors, opacities, backgrounds, D, width, \
-                                                     height, tile_offsets, flatten_ids, render, alpha, last)
-    switch (D) {
-    case 1: HGS_FWD(1); break;
-    case 2: HGS_FWD(2); break;
-    case 3: HGS_FWD(3); break;
-    case 4: HGS_FWD(4); break;
-    default: HGS_FWD(0); break;
-    }
-#undef HGS_FWD
+    dispatch_channels(D, [&](auto cd) {
+        raster_fwd_kernel<decltype(cd)::value><<<L.grid, L.block, L.shmem, s>>>(
+            means2d, conics, colors, opacities, backgrounds, D, width, height, tile_offsets, flatten_ids, render, alpha,
+            last);
+    });
 }
 
 void raster_bwd(const float *means2d, const float *conics, const float *colors, const float *opacities, int C, int N,
@@ -430,22 +450,13 @@ void raster_bwd(const float *means2d, const float *conics, const float *colors, 
                 void *stream) {
     (void)N;
     if (C == 0 || width == 0 || height == 0) return;
-    const int tiles_w = (width + tile_size - 1) / tile_size, tiles_h = (height + tile_size - 1) / tile_size;
-    dim3 grid(tiles_w, tiles_h, C), block(tile_size, tile_size, 1);
-    const size_t shmem = (size_t)tile_size * tile_size * 7 * sizeof(float);
+    const TileLaunch L = tile_launch(C, width, height, tile_size);
     cudaStream_t s = as_stream(stream);
-#define HGS_BWD(CD)                                                                                                \
-    raster_bwd_kernel<CD><<<grid, block, shmem, s>>>(means2d, conics, colors, opacities, D, width, height,        \
-                                                     tile_offsets, flatten_ids, render, alpha, last, v_render,     \
-                                                     v_alpha, v_means2d, v_conics, v_colors, v_opacities)
-    switch (D) {
-    case 1: HGS_BWD(1); break;
-    case 2: HGS_BWD(2); break;
-    case 3: HGS_BWD(3); break;
-    case 4: HGS_BWD(4); break;
-    default: HGS_BWD(0); break;
-    }
-#undef HGS_BWD
+    dispatch_channels(D, [&](auto cd) {
+        raster_bwd_kernel<decltype(cd)::value><<<L.grid, L.block, L.shmem, s>>>(
+            means2d, conics, colors, opacities, D, width, height, tile_offsets, flatten_ids, render, alpha, last,
+            v_render, v_alpha, v_means2d, v_conics, v_colors, v_opacities);
+    });
 }
 
 }  // namespace hgsplat_cuda
