@@ -55,8 +55,8 @@ class RasterizeFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ops, means2d, conics, colors, opacities, backgrounds, width, height, tile_size, offsets, ids):
         bg = backgrounds if backgrounds is not None else means2d.new_zeros(0)
-        render, alpha, last = ops.raster_fwd(means2d, conics, colors, opacities, bg, width, height,
-                                                      tile_size, offsets, ids)
+        render, alpha, last = ops.raster_fwd(means2d, conics, colors, opacities, bg, width, height, tile_size,
+                                             offsets, ids)
         ctx.ops, ctx.size = ops, (width, height, tile_size)
         ctx.has_bg = backgrounds is not None
         ctx.save_for_backward(means2d, conics, colors, opacities, offsets, ids, render, alpha, last)
