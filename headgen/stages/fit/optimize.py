@@ -156,6 +156,14 @@ def frame_inputs(shape: Tensor, expression: Tensor, extra: dict, index=slice(Non
     return kw
 
 
+def fitted_vertices(model, res, frames=slice(None)) -> Tensor:
+    """Vertices (N, V, 3) of the frames ``frames`` (slice or index tensor) of a FitResult, in its world
+    frame (the camera frame for monocular fits), without gradients."""
+    with torch.no_grad():
+        return model(**frame_inputs(res.shape, res.expression, res.extra, frames, res.rotation,
+                                    res.translation)).vertices
+
+
 @dataclass
 class FitResult:
     """Solution. shape (S,); expression (T,E); extra {name: (T,...)}; rotation (T,3,3), translation (T,3)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from headgen.errors import InputError
+from headgen.stages.fit.optimize import fitted_vertices, frame_inputs
 
 
 def _as_float(frames: torch.Tensor) -> torch.Tensor:
@@ -35,7 +36,6 @@ def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: in
     frames (N,H,W,3) uint8 or float [0,1] on the fit device; valid (N,); frame_ids (N,) the fit frames
     they show (default 0..N-1)."""
     from headgen.render import vertex_normals
-    from headgen.stages.fit.run import fitted_vertices
 
     T, H, W, _ = frames.shape
     ids = _frame_ids(frame_ids, T, res.rotation.device)
@@ -64,7 +64,6 @@ def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int =
     mesh (per-vertex ``colors``, unshaded) and a random minibatch of ``batch`` valid frames per call.
     frames (N,H,W,3) uint8 or float; valid (N,); frame_ids (N,) the fit frames they show (default 0..N-1)."""
     from headgen.render import render_mesh
-    from headgen.stages.fit.optimize import frame_inputs
 
     gen = torch.Generator().manual_seed(seed)
     idx_valid = torch.as_tensor(np.nonzero(valid)[0])
@@ -94,7 +93,6 @@ def photometric_error(model, res, frames, colors, valid, chunk: int = 8, frame_i
     per-vertex ``colors`` (V,3); frames (N,H,W,3) uint8 or float [0, 1], valid (N,), frame_ids (N,) the fit
     frames they show (default 0..N-1). Deterministic (every valid frame)."""
     from headgen.render import render_mesh
-    from headgen.stages.fit.run import fitted_vertices
 
     H, W = frames.shape[1:3]
     ids = _frame_ids(frame_ids, frames.shape[0], res.rotation.device)

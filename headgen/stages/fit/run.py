@@ -500,16 +500,6 @@ def _save_npz_atomic(path: Path, arrays: dict) -> None:
     os.replace(tmp, path)
 
 
-def fitted_vertices(model, res, frames=slice(None)) -> torch.Tensor:
-    """Vertices (N, V, 3) of the frames ``frames`` (slice or index tensor) of a FitResult, in its world
-    frame (the camera frame for monocular fits), without gradients."""
-    from headgen.stages.fit.optimize import frame_inputs
-
-    with torch.no_grad():
-        return model(**frame_inputs(res.shape, res.expression, res.extra, frames, res.rotation,
-                                    res.translation)).vertices
-
-
 def write_overlay(model, res, src: Path, out_dir: Path, kind: str = "video", max_frames: int | None = None,
                   alpha: float = 0.55, chunk: int = 16) -> Path:
     """Shade the fitted mesh over the input (first view): ``fit_overlay.mp4`` with the input's fps and
@@ -517,6 +507,7 @@ def write_overlay(model, res, src: Path, out_dir: Path, kind: str = "video", max
     from headgen.io.images import read_image, write_image
     from headgen.io.video import VideoWriter
     from headgen.render.overlay import blend_mesh, overlay_video
+    from headgen.stages.fit.optimize import fitted_vertices
 
     faces = model.faces.cpu()
     K = res.K[0].cpu()
