@@ -81,16 +81,16 @@ def test_gaze_on_rendered_heads_with_known_eye_rotations(tmp_path):
     parts = ["face", "head_and_neck", "mouth_socket", "eye_socket_left", "eye_socket_right", "eyeball_left",
              "eyeball_right", "teeth"]
     with FaceLandmarker(max_faces=1) as lm:
-        _, F, cols = known._textured_ict(lm, "codait_luciano", parts)
+        _, F, cols = known.textured_head(lm, "codait_luciano", parts)
     model = load_head_model("ict", parts=parts)
-    Kr = known.camera_matrix(known.SIZE, known.SIZE, known.PoseOptions(fov=known.FOV))
+    Kr = known.render_camera()
     fitted = {}
     for pitch, yaw in [(0, 0.25), (0, -0.25), (0.2, 0), (-0.2, 0)]:
         eyes = torch.tensor([[[pitch, yaw, 0.0]] * 2])
         V = model(eyes=eyes).vertices[0].double().numpy()
         p = tmp_path / f"eyes_{pitch}_{yaw}.png"
-        write_image(p, known._render(V, F, cols, ypr_to_rotation(10, 0, 0), Kr))
-        fit_media(p, tmp_path / f"fit_{pitch}_{yaw}", FitOptions(gaze=True, overlay=False, fov=known.FOV),
+        write_image(p, known.known_pose.render_head(V, F, cols, ypr_to_rotation(10, 0, 0), Kr))
+        fit_media(p, tmp_path / f"fit_{pitch}_{yaw}", FitOptions(gaze=True, overlay=False, fov=known.known_pose.RENDER_FOV),
                   log=lambda s: None)
         fitted[(pitch, yaw)] = np.degrees(np.load(tmp_path / f"fit_{pitch}_{yaw}" / "fit.npz")["eyes"][0, :, :2])
     d_yaw = fitted[(0, 0.25)][:, 1] - fitted[(0, -0.25)][:, 1]          # truth: 28.6 deg, both eyes
