@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from headgen.geometry.headpose import rotation_to_ypr, ypr_to_rotation
+from headgen.geometry.headpose import project, rotation_to_ypr, ypr_to_rotation
 
 __all__ = ["KNOWN_POSES", "RENDER_SIZE", "RENDER_FOV", "RENDER_DISTANCE", "textured_ict_head", "render_head",
            "render_known_poses", "pose_errors", "mean_abs_error", "offset_angle_deg"]
@@ -55,9 +55,7 @@ def textured_ict_head(photo: np.ndarray, landmarks_68: np.ndarray, parts: str = 
                               useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         raise ValueError("textured_ict_head: PnP of the ICT head onto the photo failed")
-    R, _ = cv2.Rodrigues(rv)
-    Vc = V @ R.T + tv.ravel()
-    uv = (Vc[:, :2] / Vc[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]).astype(np.float32)
+    uv = project(V, cv2.Rodrigues(rv)[0], tv.ravel(), K).astype(np.float32)
     cols = cv2.remap(photo.astype(np.float32), uv[:, :1], uv[:, 1:], cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3) / 255.0
     return V, F, cols
