@@ -19,7 +19,7 @@ import numpy as np
 from headgen.geometry.headpose import project, rotation_to_ypr, ypr_to_rotation
 
 __all__ = ["KNOWN_POSES", "RENDER_SIZE", "RENDER_FOV", "RENDER_DISTANCE", "textured_ict_head", "render_head",
-           "render_known_poses", "pose_errors", "mean_abs_error", "offset_angle_deg"]
+           "render_known_poses", "pose_errors", "mean_abs_error", "frame_offset", "offset_angle_deg"]
 
 #: yaw -60..60 step 15 x (pitch, roll) in {(0, 0), (15, -10), (-15, 10)}, degrees
 KNOWN_POSES = [(y, p, r) for y in (-60, -45, -30, -15, 0, 15, 30, 45, 60) for (p, r) in ((0, 0), (15, -10), (-15, 10))]
@@ -91,10 +91,7 @@ def pose_errors(estimates: dict, max_yaw: float = 60.0) -> np.ndarray:
     must contain the frontal pose (0, 0, 0), whose estimate calibrates the constant rotation between
     ICT's frame and the estimator's (``offset = diag(1, -1, -1) @ R_frontal``). Poses with
     |yaw| > max_yaw and missed ones are left out."""
-    frontal = estimates.get((0, 0, 0))
-    if frontal is None:
-        raise ValueError("pose_errors: the frontal render (0, 0, 0) has no estimate")
-    offset = np.diag([1.0, -1.0, -1.0]) @ np.asarray(frontal)
+    offset = frame_offset(estimates)
     err = [rotation_to_ypr(np.asarray(R)) - rotation_to_ypr(ypr_to_rotation(*pose) @ offset)
            for pose, R in estimates.items() if R is not None and abs(pose[0]) <= max_yaw]
     err = np.asarray(err, np.float64).reshape(-1, 3)
@@ -107,7 +104,16 @@ def mean_abs_error(estimates: dict, max_yaw: float = 60.0) -> np.ndarray:
     return np.abs(pose_errors(estimates, max_yaw)).mean(0)
 
 
+def frame_offset(estimates: dict) -> np.ndarray:
+    """(3, 3) constant rotation from ICT's head frame to the estimator's, measured on the frontal
+    render: ``diag(1, -1, -1) @ R_frontal``. Raises ValueError when (0, 0, 0) has no estimate."""
+    frontal = estimates.get((0, 0, 0))
+    if frontal is None:
+        raise ValueError("known-pose errors: the frontal render (0, 0, 0) has no estimate")
+    return np.diag([1.0, -1.0, -1.0]) @ np.asarray(frontal)
+
+
 def offset_angle_deg(estimates: dict) -> float:
-    """Angle (deg) of the frame offset measured on the frontal render (a sanity bound for tests)."""
-    offset = np.diag([1.0, -1.0, -1.0]) @ np.asarray(estimates[(0, 0, 0)])
+    """Angle (deg) of :func:`frame_offset` (a sanity bound for tests)."""
+    offset = frame_offset(estimates)
     return float(np.degrees(np.arccos(np.clip((np.trace(offset) - 1) / 2, -1.0, 1.0))))
