@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from headgen.stages.preview.envelope import speech_envelope
+from headgen.audio.envelope import speech_envelope
 
 
 def test_envelope_follows_loudness():

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from headgen.models.sequence import frame_inputs  # noqa: F401  (re-exported for the fit stage)
+
 from headgen.geometry.camera import project_points
 from headgen.geometry.conventions import HEAD_TO_OPENCV
 from headgen.geometry.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
@@ -140,20 +142,6 @@ class Observations:
             K=f(K), R_cam=torch.eye(3, dtype=dtype, device=device)[None], t_cam=torch.zeros(1, 3, dtype=dtype, device=device),
             lm468=f(lm468), lm468_z=f(lm468_z), conf68=f(conf68),
             init_rotation=t(init_rotation), init_translation=t(init_translation))
-
-
-def frame_inputs(shape: Tensor, expression: Tensor, extra: dict, index=slice(None), rotation: Tensor | None = None,
-                 translation: Tensor | None = None) -> dict:
-    """Head-model keyword inputs for the frames ``index`` (slice or index tensor) of a fit: shape (S,)
-    broadcast to every frame; expression (T,E), extra {name: (T,...)}, rotation (T,3,3), translation (T,3)
-    indexed. Empty shape/expression become None; rotation/translation None are left out."""
-    n = torch.arange(expression.shape[0], device=expression.device)[index].numel()
-    kw = dict(shape=shape[None].expand(n, -1) if shape.numel() else None,
-              expression=expression[index] if expression.numel() else None,
-              **{k: v[index] for k, v in extra.items()})
-    if rotation is not None:
-        kw.update(rotation=rotation[index], translation=translation[index])
-    return kw
 
 
 def fitted_vertices(model, res, frames=slice(None)) -> Tensor:

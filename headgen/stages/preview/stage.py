@@ -41,7 +41,7 @@ class PreviewStage(Stage):
         from headgen.io.images import read_image, write_image
         from headgen.io.video import VideoWriter
         from headgen.models import load_head_model
-        from headgen.stages.preview.envelope import speech_envelope
+        from headgen.audio.envelope import speech_envelope
         from headgen.stages.preview.render import bake_photo_texture, load_fit, render_preview_frames
 
         fit = load_fit(inputs["fit"])

@@ -1,0 +1,1 @@
+"""Speech analysis shared by stages: loudness envelope, features, phone timing (a library, no CLI)."""

@@ -1,0 +1,43 @@
+"""Atomic file writes: write a temporary file beside the target, then ``os.replace`` it into place, so
+a killed process never leaves a truncated file under the final name."""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Context manager yielding a temporary path in ``path``'s folder (same suffix); on a clean exit it
+    is renamed to ``path``, on an exception it is removed. Creates the parent folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically -> path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically -> path."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | Path, obj: Any, indent: int | None = None,
+                      separators: tuple[str, str] | None = None) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically -> path."""
+    return write_text_atomic(path, json.dumps(obj, indent=indent, separators=separators))
