@@ -47,7 +47,7 @@ def main(argv=None) -> None:
 
     from headgen.models import load_head_model
     from headgen.stages.fit.basis import landmark_function
-    from headgen.stages.fit.cameras import default_camera
+    from headgen.geometry.rig import default_camera
     from headgen.stages.fit.metrics import inner_lip_distance, nme_mean, nme_per_frame, pearson
     from headgen.stages.fit.optimize import Observations, config_for_model, fit_landmarks
 
@@ -59,7 +59,7 @@ def main(argv=None) -> None:
         clip_name, det_s = str(z["clip"]), float("nan")
     else:
         from headgen.assets import sample_videos
-        from headgen.stages.fit.run import detect_track
+        from headgen.stages.fit.tracks import detect_track
 
         clip = next(p for p in sample_videos() if p.stem == args.clip)
         t0 = time.perf_counter()

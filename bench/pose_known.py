@@ -37,7 +37,7 @@ def ict_points_face():
 
     from headgen.landmarks.canonical import load_canonical_face
     from headgen.models import load_head_model
-    from headgen.models.embedding import umeyama
+    from headgen.geometry.procrustes import umeyama
 
     face = load_canonical_face()
     P = load_head_model("ict", parts="face", mediapipe=True)().landmarks468[0].double().numpy()

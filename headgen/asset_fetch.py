@@ -29,7 +29,6 @@ import os
 import shutil
 import socket
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Callable, Optional
 
 from headgen import assets
 from headgen.errors import HeadgenError, InputError
+from headgen.io.atomic import atomic_path, write_bytes_atomic
 
 GROUPS = ("ict_facekit", "mediapipe", "faces", "video", "audio")
 USER_AGENT = "headgen-assets/0.1 (+https://github.com/ICT-VGL/ICT-FaceKit etc.; python urllib)"
@@ -186,15 +186,11 @@ def download(url: str, dest: str | Path, sha256: str | None = None, *, what: str
     """
     dest = Path(dest)
     what = what or dest.name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     h = hashlib.sha256()
-    try:
+    with atomic_path(dest) as tmp:
         try:
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-            with urllib.request.urlopen(req, timeout=timeout) as resp, os.fdopen(fd, "wb") as out:
-                fd = None
+            with urllib.request.urlopen(req, timeout=timeout) as resp, open(tmp, "wb") as out:
                 for block in iter(lambda: resp.read(1 << 20), b""):
                     h.update(block)
                     out.write(block)
@@ -208,13 +204,7 @@ def download(url: str, dest: str | Path, sha256: str | None = None, *, what: str
         if sha256 is not None and got != sha256:
             raise HeadgenError(f"checksum mismatch for {what} downloaded from {url}: sha256 {got}, expected "
                                f"{sha256}; the download was removed; retry later or {_offline_hint(dest)}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        if fd is not None:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
+    return dest
 
 
 def _download_any(urls: tuple[str, ...], dest: Path, sha256: str | None, what: str, timeout: float) -> Path:
@@ -235,16 +225,7 @@ def _write_verified(data: bytes, dest: Path, sha256: str | None, what: str, orig
     if sha256 is not None and got != sha256:
         raise HeadgenError(f"checksum mismatch for {what} from {origin}: sha256 {got}, expected {sha256}; "
                            f"nothing was written; {_offline_hint(dest)}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest
+    return write_bytes_atomic(dest, data)
 
 
 def _package_path(package: str, relpath: str) -> Path | None:

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from headgen.errors import HeadgenError, InputError
+from headgen.io import atomic
 
 SOURCE = ("github.com/ICT-VGL/ICT-FaceKit@da5f95a (MIT, (c) 2020 USC ICT); units: cm; "
           "+Y up, +Z toward viewer")
@@ -431,15 +430,4 @@ def convert_ict_facekit(obj_dir: str | Path, out_npz: str | Path | None = None, 
 
 def write_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """np.savez_compressed to a temp file beside ``path``, then rename over it. Returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic.write_npz_atomic(path, arrays, compressed=True)

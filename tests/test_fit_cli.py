@@ -123,7 +123,7 @@ def test_fit_multiview_cli(tmp_path):
     """Two synchronised 'cameras' (the same clip seen by two cameras with identical calibration):
     shared shape/expression, camera keys written."""
     import shutil
-    from headgen.stages.fit.cameras import default_camera, save_cameras
+    from headgen.geometry.rig import default_camera, save_cameras
 
     clip = _clip()
     views = tmp_path / "views"

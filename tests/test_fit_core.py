@@ -15,10 +15,11 @@ from headgen.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angl
 from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
 from headgen.stages.fit import energy
 from headgen.stages.fit.basis import LinearLandmarks, landmark_function
-from headgen.stages.fit.cameras import Camera, default_camera, load_cameras, parse_cameras, save_cameras
+from headgen.geometry.procrustes import umeyama
+from headgen.geometry.rig import Camera, default_camera, load_cameras, parse_cameras, save_cameras
 from headgen.stages.fit.interpolate import interpolate_linear, interpolate_rotations, neighbour_weights
 from headgen.stages.fit.metrics import inner_lip_distance, nme_mean, nme_per_frame, pearson
-from headgen.stages.fit.optimize import FitConfig, Observations, fit_landmarks, umeyama
+from headgen.stages.fit.optimize import FitConfig, Observations, fit_landmarks
 from headgen.errors import InputError
 
 S, E = 6, 5

@@ -76,7 +76,8 @@ def test_gaze_on_rendered_heads_with_known_eye_rotations(tmp_path):
     import test_pose_known as known
     from headgen.io.images import write_image
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
-    from headgen.stages.fit.run import FitOptions, fit_media
+    from headgen.stages.fit.fitting import fit_media
+    from headgen.stages.fit.stage import FitParams
 
     parts = ["face", "head_and_neck", "mouth_socket", "eye_socket_left", "eye_socket_right", "eyeball_left",
              "eyeball_right", "teeth"]
@@ -90,8 +91,8 @@ def test_gaze_on_rendered_heads_with_known_eye_rotations(tmp_path):
         V = model(eyes=eyes).vertices[0].double().numpy()
         p = tmp_path / f"eyes_{pitch}_{yaw}.png"
         write_image(p, known.known_pose.render_head(V, F, cols, ypr_to_rotation(10, 0, 0), Kr))
-        fit_media(p, tmp_path / f"fit_{pitch}_{yaw}", FitOptions(gaze=True, overlay=False, fov=known.known_pose.RENDER_FOV),
-                  log=lambda s: None)
+        fit_media(p, tmp_path / f"fit_{pitch}_{yaw}", FitParams(gaze=True, fov=known.known_pose.RENDER_FOV),
+                  overlay=False, log=lambda s: None)
         fitted[(pitch, yaw)] = np.degrees(np.load(tmp_path / f"fit_{pitch}_{yaw}" / "fit.npz")["eyes"][0, :, :2])
     d_yaw = fitted[(0, 0.25)][:, 1] - fitted[(0, -0.25)][:, 1]          # truth: 28.6 deg, both eyes
     d_pitch = fitted[(0.2, 0)][:, 0] - fitted[(-0.2, 0)][:, 0]          # truth: 22.9 deg

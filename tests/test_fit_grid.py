@@ -24,9 +24,9 @@ def grid():
     """clip name -> (Track, FitResult of the whole clip, shapes of the two halves); plus the model."""
     from headgen.models import load_head_model
     from headgen.stages.fit.basis import landmark_function
-    from headgen.stages.fit.cameras import default_camera
+    from headgen.geometry.rig import default_camera
     from headgen.stages.fit.optimize import Observations, config_for_model, fit_landmarks
-    from headgen.stages.fit.run import detect_track
+    from headgen.stages.fit.tracks import detect_track
 
     try:
         clips = sample_videos()

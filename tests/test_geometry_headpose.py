@@ -6,8 +6,8 @@ import pytest
 
 from headgen.geometry.conventions import HEAD_TO_OPENCV
 from headgen.geometry.headpose import (orthonormalize, pnp_refine, project, ray_rotation, rot_z,
-                                       rotation_to_ypr, view_relative_rotation, weighted_umeyama,
-                                       ypr_to_rotation)
+                                       rotation_to_ypr, view_relative_rotation, ypr_to_rotation)
+from headgen.geometry.procrustes import umeyama
 
 RNG = np.random.default_rng(0)
 
@@ -25,13 +25,13 @@ def test_umeyama_recovers_similarity_and_ignores_zero_weights():
     w = np.ones(50)
     dst[:5] += 100.0          # outliers with zero weight must not matter
     w[:5] = 0.0
-    s_, R_, t_ = weighted_umeyama(src, dst, w)
+    s_, R_, t_ = umeyama(src, dst, w)
     assert s_ == pytest.approx(s, rel=1e-9)
     np.testing.assert_allclose(R_, R, atol=1e-9)
     np.testing.assert_allclose(t_, t, atol=1e-9)
     # batched, without scale
     src_b = np.stack([src, src])
-    s_b, R_b, t_b = weighted_umeyama(src_b, np.stack([src @ R.T + t] * 2), with_scale=False)
+    s_b, R_b, t_b = umeyama(src_b, np.stack([src @ R.T + t] * 2), with_scale=False)
     assert s_b.shape == (2,) and np.allclose(s_b, 1.0)
     np.testing.assert_allclose(R_b[1], R, atol=1e-9)
 
@@ -39,7 +39,7 @@ def test_umeyama_recovers_similarity_and_ignores_zero_weights():
 def test_umeyama_never_returns_reflection():
     src = RNG.normal(size=(20, 3))
     dst = src * np.array([-1.0, 1.0, 1.0])       # a mirror image: best proper rotation, det +1
-    _, R, _ = weighted_umeyama(src, dst)
+    _, R, _ = umeyama(src, dst)
     assert np.linalg.det(R) == pytest.approx(1.0)
 
 

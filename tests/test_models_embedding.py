@@ -7,7 +7,8 @@ from headgen.errors import InputError
 from headgen.models import load_head_model
 from headgen.models.embedding import (closest_points_on_triangles, compute_mediapipe_embedding,
                                       load_canonical_mesh, load_or_compute_mediapipe_embedding,
-                                      mediapipe_embedding_for_model, mirror_pairs, project_to_surface, umeyama)
+                                      mediapipe_embedding_for_model, mirror_pairs, project_to_surface)
+from headgen.geometry.procrustes import umeyama
 
 
 @pytest.fixture(scope="module")

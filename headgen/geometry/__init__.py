@@ -1,4 +1,4 @@
-"""Coordinate conventions, cameras and rotations used across headgen (see ``conventions``).
+"""Coordinate conventions, cameras (batched torch ops; calibrated rigs), rotations used across headgen (see ``conventions``).
 
 Names are imported lazily so that ``headgen.geometry.conventions`` (numpy only) does not pull in torch.
 """
@@ -6,8 +6,9 @@ from importlib import import_module
 
 _EXPORTS = {
     "conventions": ["DEFAULT_FOV_DEG", "HEAD_TO_OPENCV", "METRES_PER_CENTIMETRE", "OPENGL_TO_OPENCV"],
-    "camera": ["default_intrinsics", "focal_from_fov", "intrinsics_matrix", "look_at", "project_points",
+    "camera": ["default_focal", "default_intrinsics", "focal_from_fov", "intrinsics_matrix", "look_at", "project_points",
                "transform_points", "unproject_points"],
+    "rig": ["Camera", "default_camera", "load_cameras", "parse_cameras", "save_cameras"],
     "rotations": ["axis_angle_to_matrix", "axis_angle_to_quaternion", "axis_rotation", "euler_to_matrix",
                   "matrix_to_axis_angle", "matrix_to_euler", "matrix_to_quaternion", "matrix_to_rotation_6d",
                   "quaternion_to_axis_angle", "quaternion_to_matrix", "rotation_6d_to_matrix"],

@@ -27,11 +27,17 @@ def focal_from_fov(size_px: float, fov_deg: float = DEFAULT_FOV_DEG) -> float:
     return 0.5 * size_px / math.tan(math.radians(fov_deg) / 2.0)
 
 
+def default_focal(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
+    """The assumed focal length in pixels of an uncalibrated ``width`` x ``height`` image: ``fov_deg``
+    across its longer side (every default camera in headgen comes from here)."""
+    return focal_from_fov(max(width, height), fov_deg)
+
+
 def default_intrinsics(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG,
                        *, dtype=torch.float32, device=None) -> Tensor:
     """Assumed intrinsics for an image of ``width`` x ``height`` px: square pixels, principal
-    point at the image centre, ``fov_deg`` across the larger side -> K (3, 3)."""
-    f = focal_from_fov(max(width, height), fov_deg)
+    point at the image centre, :func:`default_focal` -> K (3, 3)."""
+    f = default_focal(width, height, fov_deg)
     return intrinsics_matrix(f, f, (width - 1) / 2.0, (height - 1) / 2.0, dtype=dtype, device=device)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "VIEW_FROM_OPENCV", "weighted_umeyama", "rotation_to_ypr", "ypr_to_rotation", "rot_x", "rot_y",
+    "VIEW_FROM_OPENCV", "rotation_to_ypr", "ypr_to_rotation", "rot_x", "rot_y",
     "rot_z", "pnp_refine", "project", "orthonormalize", "ray_rotation", "view_relative_rotation",
     "refine_pose_with_depth",
 ]
@@ -83,37 +83,6 @@ def orthonormalize(M) -> np.ndarray:
     D = np.ones(U.shape[:-1])
     D[..., -1] = d
     return (U * D[..., None, :]) @ Vt
-
-
-def weighted_umeyama(src, dst, weights=None, with_scale: bool = True):
-    """Weighted similarity transform minimising sum_i w_i |s R src_i + t - dst_i|^2 (Umeyama 1991).
-
-    src, dst: (..., N, 3); weights: (N,) or (..., N) non-negative (None = uniform).
-    Returns s (...), R (..., 3, 3) with det +1, t (..., 3). ``with_scale=False`` fixes s = 1.
-    """
-    src = np.asarray(src, dtype=np.float64)
-    dst = np.asarray(dst, dtype=np.float64)
-    n = src.shape[-2]
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    w = np.broadcast_to(w, src.shape[:-1])
-    w = w / np.maximum(w.sum(-1, keepdims=True), 1e-12)
-    mu_s = (w[..., None] * src).sum(-2)
-    mu_d = (w[..., None] * dst).sum(-2)
-    xs = src - mu_s[..., None, :]
-    xd = dst - mu_d[..., None, :]
-    cov = np.einsum("...n,...ni,...nj->...ij", w, xd, xs)       # (..., 3, 3) = sum w xd xs^T
-    U, S, Vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(U) * np.linalg.det(Vt))
-    D = np.ones(U.shape[:-1])
-    D[..., -1] = d
-    R = (U * D[..., None, :]) @ Vt
-    if with_scale:
-        var_s = (w * (xs ** 2).sum(-1)).sum(-1)
-        s = (S * D).sum(-1) / np.maximum(var_s, 1e-12)
-    else:
-        s = np.ones(src.shape[:-2])
-    t = mu_d - s[..., None] * np.einsum("...ij,...j->...i", R, mu_s)
-    return s, R, t
 
 
 def project(points, R, t, K) -> np.ndarray:

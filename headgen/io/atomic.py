@@ -38,6 +38,16 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int | None = None,
-                      separators: tuple[str, str] | None = None) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically -> path."""
-    return write_text_atomic(path, json.dumps(obj, indent=indent, separators=separators))
+                      separators: tuple[str, str] | None = None, newline: bool = False) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically (``newline``: end with a line break) -> path."""
+    return write_text_atomic(path, json.dumps(obj, indent=indent, separators=separators) + ("\n" if newline else ""))
+
+
+def write_npz_atomic(path: str | Path, arrays: dict[str, Any], compressed: bool = False) -> Path:
+    """``np.savez`` (``np.savez_compressed`` when ``compressed``) of ``arrays`` to ``path`` atomically -> path."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+    return Path(path)

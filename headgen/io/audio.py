@@ -12,6 +12,7 @@ import numpy as np
 
 from headgen.errors import InputError
 from headgen.io._ffmpeg import probe, run_ffmpeg
+from headgen.io.atomic import atomic_path
 
 
 def probe_audio(path: str | Path):
@@ -49,23 +50,17 @@ def read_audio(path: str | Path, sr: int | None = 16000, offset: float = 0.0,
 
 def write_audio(path: str | Path, samples: np.ndarray, sr: int) -> Path:
     """Write mono (N,) or (N, C) float samples in [-1, 1] (or int16) as 16-bit PCM wav.
-    Returns the path. Written atomically (``<path>.tmp`` then rename)."""
+    Returns the path. Written atomically (``headgen.io.atomic``)."""
     path = Path(path)
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
     if x.dtype != np.int16:
         x = (np.clip(x.astype(np.float64), -1.0, 1.0) * 32767.0).round().astype(np.int16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with atomic_path(path) as tmp:
         with wave.open(str(tmp), "wb") as w:
             w.setnchannels(x.shape[1])
             w.setsampwidth(2)
             w.setframerate(int(sr))
             w.writeframes(np.ascontiguousarray(x).astype("<i2").tobytes())
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -1,12 +1,12 @@
 """Still images: read any format OpenCV or Pillow decodes as RGB uint8; write PNG/JPEG atomically."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from headgen.errors import InputError
+from headgen.io.atomic import write_bytes_atomic
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -74,12 +74,4 @@ def write_image(path: str | Path, image, quality: int = 95) -> Path:
     ok, buf = cv2.imencode(ext, img, params)
     if not ok:
         raise InputError(f"{path}: cannot encode an image with suffix {ext!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        buf.tofile(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_bytes_atomic(path, buf.tobytes())

@@ -297,7 +297,7 @@ def transfer_arkit(source, target, *, source_matrix: Optional[np.ndarray] = None
     frame with the similarity that aligns the neutral landmark sets (Umeyama). use_jaw: default
     ``target.has_jaw``. Both models are evaluated at their mean shape. Returns :class:`ArkitTransfer`.
     """
-    from headgen.models.embedding import umeyama
+    from headgen.geometry.procrustes import umeyama
 
     valid = (_valid_landmarks(source) & _valid_landmarks(target).to(source.device)).cpu()
     if int(valid.sum()) < 4:

@@ -17,15 +17,15 @@ input (mesh, landmark positions, canonical mesh, parameters).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 
 import numpy as np
 
 from headgen.errors import InputError
+from headgen.geometry.procrustes import umeyama
+from headgen.io.atomic import write_npz_atomic
 
 __all__ = [
-    "EMBEDDING_VERSION", "INNER_IBUG_IDS", "load_canonical_mesh", "umeyama", "closest_points_on_triangles",
+    "EMBEDDING_VERSION", "INNER_IBUG_IDS", "load_canonical_mesh", "closest_points_on_triangles",
     "project_to_surface", "compute_mediapipe_embedding", "mediapipe_embedding_for_model",
     "load_or_compute_mediapipe_embedding", "mirror_pairs",
 ]
@@ -67,26 +67,6 @@ def _as_array(x, name: str, shape: tuple, dtype=np.float64) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------------------
 # geometry helpers
-def umeyama(src: np.ndarray, dst: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares similarity ``dst ~ s * R @ src + t`` (Umeyama 1991). src, dst (N,3) -> (s, R (3,3), t (3,))."""
-    src = _as_array(src, "umeyama src", (None, 3))
-    dst = _as_array(dst, "umeyama dst", (src.shape[0], 3))
-    if src.shape[0] < 3:
-        raise InputError("umeyama: need at least 3 point pairs")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    xs, xd = src - mu_s, dst - mu_d
-    cov = xd.T @ xs / src.shape[0]
-    u, d, vt = np.linalg.svd(cov)
-    S = np.eye(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        S[2, 2] = -1.0
-    R = u @ S @ vt
-    var_s = (xs ** 2).sum() / src.shape[0]
-    s = float((d * np.diag(S)).sum() / var_s) if with_scale else 1.0
-    t = mu_d - s * R @ mu_s
-    return s, R, t
-
-
 def closest_points_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
                                 ) -> tuple[np.ndarray, np.ndarray]:
     """Closest point to ``p`` on triangles (a, b, c), vectorised (Ericson, Real-Time Collision Detection 5.1.5).
@@ -314,16 +294,8 @@ def load_or_compute_mediapipe_embedding(model, *, cache: bool = True, register: 
     if result is None:
         result = compute_mediapipe_embedding(verts, faces, lm, mask, canonical=canon, **kwargs)
         if cache:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-            os.close(fd)
-            try:
-                np.savez(tmp, face_ids=result[0], bary=result[1],
-                         **{f"stats_{k}": np.float64(v) for k, v in result[2].items()})
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            write_npz_atomic(path, dict(face_ids=result[0], bary=result[1],
+                                        **{f"stats_{k}": np.float64(v) for k, v in result[2].items()}))
     f_ids, bary, stats = result
     if register:
         model.set_landmark_embedding("mediapipe", f_ids, bary)

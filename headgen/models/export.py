@@ -7,13 +7,12 @@ rename). Units are whatever the vertices are in (head models: metres).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from headgen.errors import InputError
+from headgen.io.atomic import atomic_path
 
 __all__ = ["export_mesh", "export_head", "split_uv_seams", "EXPORT_FORMATS"]
 
@@ -60,15 +59,8 @@ def _check(vertices, faces, uvs, faces_uv, path):
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        write(str(tmp))
 
 
 def _write_obj(tmp, v, f, uv, fuv, texture_name: str | None):

@@ -49,3 +49,13 @@ def pose_fit(model, fit, frames=slice(None), rigid: bool = True, batch: int = 64
                               p["rotation"] if rigid else None, p["translation"] if rigid else None)
             out.append(model(**kw).vertices)
     return torch.cat(out) if out else torch.zeros(0, model.num_vertices, 3, device=model.device)
+
+
+def fitted_vertices(model, res, frames=slice(None)) -> Tensor:
+    """Vertices (N, V, 3) of the frames ``frames`` (slice or index tensor) of a fit held as tensors (an
+    object with shape (S,), expression (T,E), extra {name: (T,...)}, rotation (T,3,3), translation (T,3),
+    e.g. the fit stage's FitResult), in its world frame (the camera frame for monocular fits), without
+    gradients."""
+    with torch.no_grad():
+        return model(**frame_inputs(res.shape, res.expression, res.extra, frames, res.rotation,
+                                    res.translation)).vertices

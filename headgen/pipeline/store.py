@@ -30,6 +30,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from headgen.io.atomic import write_json_atomic as _write_json_atomic, write_text_atomic
+
 KEY_SCHEMA = "headgen-cache-v1"
 META = "meta.json"
 _CHUNK = 1 << 20
@@ -102,12 +104,8 @@ def cache_key(stage: str, version: str, params: dict, input_digests: dict[str, A
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to ``path`` via a temp file in the same directory and os.replace."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    """Write JSON (indented, final newline) to ``path`` atomically (``headgen.io.atomic``)."""
+    _write_json_atomic(path, obj, indent=2, newline=True)
 
 
 def pid_alive(pid: int) -> bool:
@@ -150,10 +148,7 @@ class Store:
             pass
         d = _file_digest(path, st)
         try:
-            rec.parent.mkdir(exist_ok=True)
-            tmp = rec.with_name(f".{rec.name}.{uuid.uuid4().hex[:8]}")
-            tmp.write_text(d)
-            os.replace(tmp, rec)
+            write_text_atomic(rec, d)
         except OSError:  # read-only cache: just do not remember
             pass
         return d

@@ -142,17 +142,26 @@ def side_by_side(frames: Sequence, labels: Sequence[str] | None = None, height: 
     return np.concatenate(out, axis=1)
 
 
-def overlay_video(src: str | Path, dst: str | Path, draw: Callable[[np.ndarray, int], np.ndarray],
+def overlay_video(src, dst: str | Path, draw: Callable[[np.ndarray, int], np.ndarray],
                   keep_audio: bool = True, max_frames: int | None = None, fps: float | None = None) -> Path:
-    """Stream ``src`` through ``draw(frame, index) -> frame`` into the mp4 ``dst`` (atomic),
-    muxing the source's audio in sync when it has any and keep_audio is set. Returns dst."""
+    """Stream ``src`` (a video path, or an open ``headgen.io.media.Media`` whose frames may already be
+    decoded) through ``draw(frame, index) -> frame`` into the mp4 ``dst`` (atomic), at most
+    ``max_frames`` frames, muxing the source's audio in sync when it has any and keep_audio is set.
+    Returns dst."""
+    from headgen.io.media import Media
     from headgen.io.video import VideoReader, VideoWriter
 
-    with VideoReader(src, max_frames=max_frames) as r:
-        audio = str(src) if (keep_audio and r.has_audio) else None
+    r = src if isinstance(src, Media) else VideoReader(src, max_frames=max_frames)
+    try:
+        audio = str(r.path) if (keep_audio and r.has_audio) else None
         with VideoWriter(dst, fps or r.fps, audio=audio) as w:
             for i, frame in enumerate(r):
+                if max_frames is not None and i >= max_frames:
+                    break
                 w.write(draw(frame, i))
+    finally:
+        if r is not src:
+            r.close()
     return Path(dst)
 
 

@@ -2,11 +2,12 @@
 (no pyplot, no global backend state, no display needed)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from headgen.io.atomic import atomic_path
 
 
 def _figure(width: float, height: float):
@@ -20,14 +21,8 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(str(tmp), format="png")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

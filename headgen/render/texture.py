@@ -102,3 +102,37 @@ def fill_texture(texture: Tensor, mask: Tensor, iterations: int = 16) -> Tensor:
         t = torch.where(new, s / c.clamp_min(1), t)
         m = torch.where(new, torch.ones_like(m), m)
     return t[0].permute(1, 2, 0)
+
+
+def vertex_colors(frames: Tensor, vertices_for, faces: Tensor, K: Tensor, weights=None, chunk: int = 16) -> Tensor:
+    """Per-vertex colours (V, 3) in [0, 1] baked from frames: for each vertex the mean over frames of the
+    bilinear image colour under its projection, weighted by how much it faces the camera (back-facing ->
+    0) times the per-frame ``weights`` (N,) (default 1; 0 leaves a frame out). Lighting is baked in.
+
+    frames (N, H, W, 3) uint8 or float [0, 1]; vertices_for(a, b) -> camera-frame vertices (b - a, V, 3)
+    of frames a..b-1 (posed on demand, ``chunk`` frames at a time to bound memory); faces (F, 3);
+    K (3, 3) pixels. Runs on the frames' device."""
+    from headgen.render.shading import vertex_normals
+
+    N, H, W, _ = frames.shape
+    K = torch.as_tensor(K).float().to(frames.device)
+    w_frame = torch.ones(N, device=frames.device) if weights is None else \
+        torch.as_tensor(np.asarray(weights) if not torch.is_tensor(weights) else weights, device=frames.device)
+    acc = wsum = None
+    for a in range(0, N, chunk):   # chunks bound memory; each chunk is batched
+        b = min(N, a + chunk)
+        fr = frames[a:b].float() / 255.0 if frames.dtype == torch.uint8 else frames[a:b]
+        v = vertices_for(a, b).to(fr)
+        if acc is None:
+            acc = torch.zeros(v.shape[1], 3, device=frames.device)
+            wsum = torch.zeros(v.shape[1], 1, device=frames.device)
+        n = vertex_normals(v, faces)
+        view = Fnn.normalize(-v, dim=-1)
+        w = (n * view).sum(-1).clamp_min(0) * w_frame[a:b, None].to(fr)
+        uv = v[..., :2] / v[..., 2:3].clamp_min(1e-6) * torch.stack([K[0, 0], K[1, 1]]) + torch.stack([K[0, 2], K[1, 2]])
+        grid = torch.stack([2 * uv[..., 0] / (W - 1) - 1, 2 * uv[..., 1] / (H - 1) - 1], -1)[:, None]
+        col = Fnn.grid_sample(fr.permute(0, 3, 1, 2), grid, align_corners=True)[:, :, 0]
+        col = col.permute(0, 2, 1)                                                 # (B,V,3)
+        acc += (w[..., None] * col).sum(0)
+        wsum += w.sum(0)[:, None]
+    return (acc / wsum.clamp_min(1e-6)).clamp(0, 1)

@@ -21,17 +21,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from headgen.models.sequence import frame_inputs  # noqa: F401  (re-exported for the fit stage)
-
 from headgen.geometry.camera import project_points
 from headgen.geometry.conventions import HEAD_TO_OPENCV
+from headgen.geometry.procrustes import umeyama
 from headgen.geometry.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
-from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
+from headgen.landmarks.ibug68 import IBUG68_GROUPS, MEDIAPIPE_TO_IBUG68
 from headgen.stages.fit import energy
 from headgen.stages.fit.interpolate import interpolate_linear, interpolate_rotations
 
-JAW_CONTOUR = list(range(0, 17))
-LIPS = list(range(48, 68))
+JAW_CONTOUR = IBUG68_GROUPS["jaw"]
+LIPS = IBUG68_GROUPS["lips_outer"] + IBUG68_GROUPS["lips_inner"]
 
 
 @dataclass
@@ -144,14 +143,6 @@ class Observations:
             init_rotation=t(init_rotation), init_translation=t(init_translation))
 
 
-def fitted_vertices(model, res, frames=slice(None)) -> Tensor:
-    """Vertices (N, V, 3) of the frames ``frames`` (slice or index tensor) of a FitResult, in its world
-    frame (the camera frame for monocular fits), without gradients."""
-    with torch.no_grad():
-        return model(**frame_inputs(res.shape, res.expression, res.extra, frames, res.rotation,
-                                    res.translation)).vertices
-
-
 @dataclass
 class FitResult:
     """Solution. shape (S,); expression (T,E); extra {name: (T,...)}; rotation (T,3,3), translation (T,3)
@@ -173,25 +164,6 @@ class FitResult:
     valid: np.ndarray
     seconds: float
     history: list = field(default_factory=list)
-
-
-def umeyama(src: Tensor, dst: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Batched weighted similarity Procrustes: find s, R, t minimising sum w |s R src + t - dst|^2.
-    src, dst (B,N,3); w (B,N) >= 0 -> s (B,), R (B,3,3), t (B,3)."""
-    wsum = w.sum(-1, keepdim=True).clamp_min(1e-8)
-    ws = (w / wsum)[..., None]
-    mu_s, mu_d = (ws * src).sum(1), (ws * dst).sum(1)
-    X, Y = src - mu_s[:, None], dst - mu_d[:, None]
-    C = (Y * ws).transpose(1, 2) @ X
-    U, S, Vh = torch.linalg.svd(C)
-    d = torch.sign(torch.det(U @ Vh))
-    d = torch.where(d == 0, torch.ones_like(d), d)
-    D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
-    R = U @ D @ Vh
-    var = (ws[..., 0] * (X * X).sum(-1)).sum(-1).clamp_min(1e-12)
-    s = (S * torch.diagonal(D, dim1=-2, dim2=-1)).sum(-1) / var
-    t = mu_d - s[:, None] * (R @ mu_s[..., None])[..., 0]
-    return s, R, t
 
 
 def rigid_init_from_landmarks(model_pts: Tensor, pix: Tensor, z: Tensor | None, K: Tensor,
@@ -469,8 +441,3 @@ def _fit_landmarks(lmfun, obs: Observations, cfg: FitConfig, progress=None, init
 def _broadcast(ls, T):
     from headgen.stages.fit.basis import LandmarkSet
     return LandmarkSet(ls.lm68.expand(T, -1, -1), None if ls.lm468 is None else ls.lm468.expand(T, -1, -1))
-
-
-def mediapipe_68_from_468(lm468: Tensor) -> Tensor:
-    """(..., 468, D) -> (..., 68, D) in iBUG order (MediaPipe's mapping)."""
-    return lm468[..., torch.as_tensor(MEDIAPIPE_TO_IBUG68, device=lm468.device), :]

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from headgen.errors import InputError
-from headgen.stages.fit.optimize import fitted_vertices, frame_inputs
+from headgen.io.media import open_media
+from headgen.models.sequence import fitted_vertices, frame_inputs
 
 
 def _as_float(frames: torch.Tensor) -> torch.Tensor:
@@ -31,31 +32,15 @@ def _frame_ids(frame_ids, n: int, device) -> torch.Tensor:
 
 def vertex_colors(model, res, frames: torch.Tensor, valid: np.ndarray, chunk: int = 16,
                   frame_ids=None) -> torch.Tensor:
-    """Per-vertex colour (V,3) in [0,1]: mean over valid frames of the bilinear image colour at each
-    projected vertex, weighted by how much the vertex faces the camera (back-facing -> 0).
-    frames (N,H,W,3) uint8 or float [0,1] on the fit device; valid (N,); frame_ids (N,) the fit frames
-    they show (default 0..N-1)."""
-    from headgen.render import vertex_normals
+    """Per-vertex colour (V,3) in [0,1] of a FitResult's mesh baked from ``frames``
+    (``headgen.render.texture.vertex_colors``: visibility-weighted mean of the image colours under each
+    vertex). frames (N,H,W,3) uint8 or float [0,1] on the fit device; valid (N,); frame_ids (N,) the fit
+    frames they show (default 0..N-1)."""
+    from headgen.render.texture import vertex_colors as bake
 
-    T, H, W, _ = frames.shape
-    ids = _frame_ids(frame_ids, T, res.rotation.device)
-    K = res.K[0].float().to(frames.device)
-    acc = torch.zeros(model.num_vertices, 3, device=frames.device)
-    wsum = torch.zeros(model.num_vertices, 1, device=frames.device)
-    for a in range(0, T, chunk):   # chunks bound memory; each chunk is batched
-        b = min(T, a + chunk)
-        fr = _as_float(frames[a:b])
-        v = fitted_vertices(model, res, ids[a:b]).to(fr)
-        n = vertex_normals(v, model.faces)
-        view = torch.nn.functional.normalize(-v, dim=-1)
-        w = (n * view).sum(-1).clamp_min(0) * torch.as_tensor(valid[a:b], device=frames.device)[:, None].to(fr)
-        uv = v[..., :2] / v[..., 2:3].clamp_min(1e-6) * torch.stack([K[0, 0], K[1, 1]]) + torch.stack([K[0, 2], K[1, 2]])
-        grid = torch.stack([2 * uv[..., 0] / (W - 1) - 1, 2 * uv[..., 1] / (H - 1) - 1], -1)[:, None]
-        col = torch.nn.functional.grid_sample(fr.permute(0, 3, 1, 2), grid, align_corners=True)[:, :, 0]
-        col = col.permute(0, 2, 1)                                                 # (B,V,3)
-        acc += (w[..., None] * col).sum(0)
-        wsum += w.sum(0)[:, None]
-    return (acc / wsum.clamp_min(1e-6)).clamp(0, 1)
+    ids = _frame_ids(frame_ids, frames.shape[0], res.rotation.device)
+    return bake(frames, lambda a, b: fitted_vertices(model, res, ids[a:b]), model.faces, res.K[0],
+                weights=np.asarray(valid, np.float32), chunk=chunk)
 
 
 def photometric_energy(model, frames, colors, valid, batch: int = 6, seed: int = 0, blur: int = 1,
@@ -112,36 +97,16 @@ def photometric_error(model, res, frames, colors, valid, chunk: int = 8, frame_i
     return num / max(den, 1.0)
 
 
-def _read_selected_frames(src, frame_ids: np.ndarray) -> np.ndarray:
-    """(N,H,W,3) uint8 frames ``frame_ids`` (sorted) of an image or video, streamed (the whole video is
-    never held in memory)."""
-    from headgen.io.images import read_image
-    from headgen.io.video import VideoReader
-    from headgen.stages.fit.run import media_kind
-
-    if media_kind(src) == "image":
-        return read_image(src)[None]
-    want = set(int(i) for i in frame_ids)
-    keep = []
-    with VideoReader(src, max_frames=int(frame_ids.max()) + 1) as reader:
-        for i, frame in enumerate(reader):
-            if i in want:
-                keep.append(frame)
-    if len(keep) != len(frame_ids):
-        raise InputError(f"{src}: decoded {len(keep)} of the {len(frame_ids)} frames the photometric term needs")
-    return np.stack(keep)
-
-
-def photometric_refine(model, lmfun, obs, cfg, res, sources, log=print, iters: int = 60, batch: int = 6,
+def photometric_refine(model, lmfun, obs, cfg, res, source, log=print, iters: int = 60, batch: int = 6,
                        weight: float = 200.0, rounds: int = 3, lr_scale: float = 0.1, blur: int | None = None,
                        max_frames: int = 96):
     """Refine a landmark FitResult ``res`` with the photometric term (see module doc) -> FitResult.
-    sources: media paths per view (the first is used). The photometric term sees at most ``max_frames``
+    source: the first view's media (a path or an open ``headgen.io.media.Media``, whose kept frames are
+    then reused). The photometric term sees at most ``max_frames``
     valid frames, evenly spaced (kept as uint8); the other frames follow through temporal smoothness."""
     from headgen.stages.fit.optimize import fit_landmarks
 
-    src = sources[0]
-    if src is None:
+    if source is None:
         raise InputError("--photometric needs the input media")
     dev = obs.lm68.device
     valid_all = obs.valid[0].cpu().numpy()
@@ -150,7 +115,7 @@ def photometric_refine(model, lmfun, obs, cfg, res, sources, log=print, iters: i
         return res
     if len(ids) > max_frames:
         ids = ids[np.round(np.linspace(0, len(ids) - 1, max_frames)).astype(np.int64)]
-    frames = torch.as_tensor(_read_selected_frames(src, ids), device=dev)     # (N,H,W,3) uint8
+    frames = torch.as_tensor(open_media(source).frames(ids), device=dev)     # (N,H,W,3) uint8
     valid = np.ones(len(ids), bool)
     kw = dict(frame_ids=torch.as_tensor(ids, device=dev))
     with torch.no_grad():

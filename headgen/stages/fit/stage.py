@@ -2,8 +2,12 @@
 
 Inputs: ``media`` (video or image; a folder of per-camera media with ``cameras``), optional ``pose``
 (the pose stage's pose.json: landmarks + rigid init, so no landmark detection runs here) and optional
-``cameras`` (multi-view OpenCV camera JSON, schema in ``headgen.stages.fit.cameras``).
-Outputs: ``fit.npz``, ``fit_metrics.json``, ``fit_overlay.mp4`` (schemas in ``headgen.stages.fit.run``).
+``cameras`` (multi-view OpenCV camera JSON, schema in ``headgen.geometry.rig``).
+Outputs: ``fit.npz`` (schema in ``headgen.artifacts.fit``), ``fit_metrics.json``, ``fit_overlay.mp4``
+(schemas in ``headgen.stages.fit.fitting``).
+
+:class:`FitParams` is the one declaration of the fit's options: the pipeline validates a node's
+``params`` through it and ``headgen fit`` builds it from its command-line options.
 """
 from __future__ import annotations
 
@@ -11,9 +15,27 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import pydantic
+from pydantic import Field
 
+from headgen.device import wants_gpu
 from headgen.geometry.conventions import DEFAULT_FOV_DEG
 from headgen.pipeline.stage import Stage, StageContext
+
+
+class FitParams(pydantic.BaseModel):
+    """Options of a fit (each field's description is its help text, also on ``headgen fit``)."""
+    model_config = pydantic.ConfigDict(extra="forbid")
+    model: Literal["ict", "flame"] = Field("ict", description="Head model: ict (shipped) or flame (needs --flame).")
+    flame_path: Optional[str] = Field(None, description="FLAME 2020/2023 generic_model.pkl (or its folder).")
+    photometric: bool = Field(False, description="Add a photometric term through the differentiable renderer.")
+    gaze: bool = Field(False, description="Also fit eyeball rotations to MediaPipe's iris centres.")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda.")
+    fit_focal: bool = Field(False, description="Also optimise the focal length.")
+    fov: float = Field(DEFAULT_FOV_DEG, gt=1.0, lt=179.0,
+                       description="Assumed field of view, degrees across the longer side (without calibration).")
+    iters_rigid: Optional[int] = Field(None, ge=0, description="Rigid optimisation steps (default: the model's).")
+    iters_full: Optional[int] = Field(None, ge=0, description="Full optimisation steps (default: the model's).")
+    max_frames: Optional[int] = Field(None, ge=1, description="Frames per input (default all).")
 
 
 class FitStage(Stage):
@@ -24,35 +46,18 @@ class FitStage(Stage):
     inputs = {"media": "path", "pose": "path?", "cameras": "path?"}
     outputs = {"fit": "fit.npz", "metrics": "fit_metrics.json", "overlay": "fit_overlay.mp4"}
     resources = {"num_cpus": 1, "num_gpus": 0}
-
-    class Params(pydantic.BaseModel):
-        """model: ict | flame; flame_path: FLAME .pkl for model=flame; photometric: photometric refinement
-        through the differentiable renderer; device: auto | cpu | cuda; fit_focal: optimise the focal
-        length; fov: assumed field of view (degrees, longer side) without calibration/pose intrinsics;
-        iters_rigid / iters_full: optimisation schedule overrides; max_frames: frames per input; gaze: fit
-        eyeball rotations to MediaPipe's iris centres."""
-        model_config = pydantic.ConfigDict(extra="forbid")
-        model: Literal["ict", "flame"] = "ict"
-        flame_path: Optional[str] = None
-        photometric: bool = False
-        gaze: bool = False
-        device: str = "auto"
-        fit_focal: bool = False
-        fov: float = pydantic.Field(DEFAULT_FOV_DEG, gt=1.0, lt=179.0)
-        iters_rigid: Optional[int] = pydantic.Field(None, ge=0)
-        iters_full: Optional[int] = pydantic.Field(None, ge=0)
-        max_frames: Optional[int] = pydantic.Field(None, ge=1)
+    Params = FitParams
 
     @classmethod
     def resources_for(cls, params: dict) -> dict[str, float]:
-        """One GPU for ``device: cuda`` (Ray schedules the node on a GPU worker), else CPU only."""
-        return {"num_cpus": 1, "num_gpus": 1 if params.get("device") == "cuda" else 0}
+        """One GPU when the fit will take one (``device: cuda``, or ``auto`` where CUDA is visible: Ray
+        then schedules the node on a GPU worker), else CPU only."""
+        return {"num_cpus": 1, "num_gpus": 1 if wants_gpu(params.get("device", "auto")) else 0}
 
-    def run(self, inputs: dict[str, Path], params: "FitStage.Params", out_dir: Path, ctx: StageContext) -> None:
-        from headgen.stages.fit.run import FitOptions, fit_media
+    def run(self, inputs: dict[str, Path], params: FitParams, out_dir: Path, ctx: StageContext) -> None:
+        from headgen.stages.fit.fitting import fit_media
 
-        opts = FitOptions(**params.model_dump())
-        res = fit_media(inputs["media"], out_dir, opts, pose=inputs.get("pose"), cameras=inputs.get("cameras"),
+        res = fit_media(inputs["media"], out_dir, params, pose=inputs.get("pose"), cameras=inputs.get("cameras"),
                         progress=lambda d, t, desc: ctx.progress(d, t, desc), log=ctx.log)
         m = res.metrics
         ctx.log(f"NME {100 * (m['nme_mean'] or float('nan')):.2f}% over {m['n_valid']}/{m['n_frames']} frames, "

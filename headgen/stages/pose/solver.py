@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headgen.geometry.headpose import (pnp_refine, refine_pose_with_depth, rotation_to_ypr, view_relative_rotation,
-                                       weighted_umeyama)
+from headgen.geometry.headpose import pnp_refine, refine_pose_with_depth, rotation_to_ypr, view_relative_rotation
+from headgen.geometry.procrustes import umeyama
 from headgen.landmarks.canonical import CanonicalFace, load_canonical_face, mirror_pairs
 
 __all__ = ["HeadPose", "HeadPoseSolver", "DEFAULT_DEPTH_WEIGHT"]
@@ -87,7 +87,7 @@ class HeadPoseSolver:
         z = L[:, 2] - (wn * L[:, 2]).sum()
         k = 1.0
         for _ in range(iters):
-            s, R, _ = weighted_umeyama(X, L * [1.0, 1.0, 1.0 / k], w)
+            s, R, _ = umeyama(X, L * [1.0, 1.0, 1.0 / k], w)
             m = s * (X @ R[2])
             m = m - (wn * m).sum()
             k = float(np.clip((wn * m * z).sum() / max((wn * m * m).sum(), 1e-12), 0.5, 2.0))
@@ -100,7 +100,7 @@ class HeadPoseSolver:
         return self.rescale_depth(L)[0]
 
     def _procrustes(self, L: np.ndarray) -> HeadPose:
-        s, R, t_px = weighted_umeyama(self.face.vertices, L, self.face.procrustes_weights)
+        s, R, t_px = umeyama(self.face.vertices, L, self.face.procrustes_weights)
         f = 0.5 * (self.K[0, 0] + self.K[1, 1])
         z = f / max(float(s), 1e-9)
         t = np.array([(t_px[0] - self.K[0, 2]) / self.K[0, 0] * z,

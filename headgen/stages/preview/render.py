@@ -7,26 +7,18 @@ import math
 import numpy as np
 import torch
 
+from headgen.artifacts.fit import read_fit
 from headgen.errors import InputError
 from headgen.geometry.rotations import axis_angle_to_matrix
 
 
 def load_fit(path) -> dict:
-    """Read the first frame's parameters of a ``fit.npz`` (schema: ``headgen.stages.fit.run``) -> dict of
-    numpy arrays: shape (S,), expression (E,), expression_names, rotation (3,3), translation (3,), K (3,3),
+    """The first frame of a ``fit.npz`` (read with ``headgen.artifacts.fit.read_fit``) -> dict of numpy
+    arrays: shape (S,), expression (E,), expression_names, rotation (3,3), translation (3,), K (3,3),
     image_size (w, h), model (str)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in ("model", "shape", "expression", "expression_names", "rotation",
-                                   "translation", "K", "image_size")}
-    except (OSError, ValueError, KeyError) as e:
-        raise InputError(f"{path}: not a readable fit.npz ({e})") from e
-    out = {k: v for k, v in d.items()}
-    out["model"] = str(d["model"])
-    for k in ("expression", "rotation", "translation"):
-        out[k] = d[k][0]
-    out["expression_names"] = [str(n) for n in d["expression_names"]]
-    return out
+    fa = read_fit(path)
+    return dict(model=fa.model, shape=fa.shape, expression=fa.expression[0], expression_names=fa.expression_names,
+                rotation=fa.rotation[0], translation=fa.translation[0], K=fa.K, image_size=np.asarray(fa.image_size))
 
 
 def head_motion(n_frames: int, fps: float, yaw_deg: float = 12.0, pitch_deg: float = 3.0,
@@ -59,7 +51,7 @@ def render_preview_frames(model, fit: dict, texture: torch.Tensor, mouth: np.nda
     """Yield preview frames (H, W, 3) uint8: the fitted head facing the camera at the fitted distance,
     textured, idle head motion, ICT ``jawOpen`` = ``max_jaw_open * mouth[t]`` on top of the fitted
     expression. mouth: (T,) in [0, 1]."""
-    from headgen.geometry.camera import intrinsics_matrix
+    from headgen.geometry.camera import focal_from_fov, intrinsics_matrix
     from headgen.geometry.conventions import HEAD_TO_OPENCV
     from headgen.render import render_mesh
 
@@ -71,7 +63,7 @@ def render_preview_frames(model, fit: dict, texture: torch.Tensor, mouth: np.nda
     base_expr = torch.as_tensor(fit["expression"], dtype=torch.float32)
     motion = head_motion(T, fps)
     dist = float(np.linalg.norm(fit["translation"]))
-    f = size * 0.5 / math.tan(math.radians(12.0))    # ~24 deg field of view: a portrait framing
+    f = focal_from_fov(size, 24.0)    # a portrait framing
     K = intrinsics_matrix(f, f, (size - 1) / 2, (size - 1) / 2)
     R0 = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32)
     t0 = torch.tensor([0.0, 0.0, max(dist, 0.45)])

@@ -1,4 +1,5 @@
-"""Cameras for fitting: a default pinhole for monocular input, and calibrated multi-view rigs from JSON.
+"""Calibrated cameras as numpy objects: :class:`Camera`, a default pinhole for monocular input, and
+multi-view rigs from JSON.
 
 Multi-view camera JSON schema (OpenCV conventions, see ``headgen.geometry.conventions``)::
 
@@ -29,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from headgen.errors import InputError
-from headgen.geometry.camera import focal_from_fov
+from headgen.geometry.camera import default_focal
 from headgen.geometry.conventions import DEFAULT_FOV_DEG
+from headgen.io.atomic import write_json_atomic
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Camera:
 def default_camera(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG, focal: float | None = None) -> Camera:
     """Monocular default: identity extrinsics, principal point at the image centre and ``focal``
     pixels (or the focal giving ``fov_deg`` across the larger side)."""
-    f = float(focal) if focal else focal_from_fov(max(width, height), fov_deg)
+    f = float(focal) if focal else default_focal(width, height, fov_deg)
     K = np.array([[f, 0, (width - 1) / 2.0], [0, f, (height - 1) / 2.0], [0, 0, 1]], dtype=np.float64)
     return Camera(K=K, image_size=(int(width), int(height)))
 
@@ -133,8 +135,8 @@ def load_cameras(path: str | Path) -> list[Camera]:
 
 
 def save_cameras(cams: list[Camera], path: str | Path) -> None:
-    """Write cameras in the JSON schema of this module."""
+    """Write cameras in the JSON schema of this module (atomically)."""
     out = {"cameras": [{"name": c.name, "K": c.K.tolist(), "R": np.asarray(c.R).tolist(),
                         "t": np.asarray(c.t).tolist(), "dist": np.asarray(c.dist).tolist(),
                         "image_size": list(c.image_size)} for c in cams]}
-    Path(path).write_text(json.dumps(out, indent=2))
+    write_json_atomic(path, out, indent=2)
