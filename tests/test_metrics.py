@@ -153,3 +153,16 @@ def test_landmark_box_and_crop_box():
     assert crop_box(img[0].numpy(), (10, 20, 30, 60)).shape == (40, 20, 3)
     with pytest.raises(InputError):
         crop_box(img, (70, 0, 90, 10))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@needs_lpips
+def test_metrics_on_cuda_match_cpu(face):
+    g = torch.Generator().manual_seed(3)
+    y = (face + 0.05 * torch.randn(face.shape, generator=g)).clamp(0, 1)
+    pc, tc = y.cuda(), face.cuda()
+    for fn in (psnr, ssim, lpips):
+        out = fn(pc, tc)
+        assert out.device.type == "cuda"
+        assert out.cpu().item() == pytest.approx(fn(y, face).item(), rel=1e-4, abs=1e-5), fn.__name__

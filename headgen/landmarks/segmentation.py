@@ -53,6 +53,7 @@ class PersonSegmenter:
         return np.clip(np.asarray(m, np.float32), 0.0, 1.0)
 
     def close(self) -> None:
+        """Release the MediaPipe graph."""
         self._seg.close()
 
     def __enter__(self) -> "PersonSegmenter":

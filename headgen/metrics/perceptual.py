@@ -150,6 +150,7 @@ class LPIPS(nn.Module):
         return torch.stack(terms, dim=1)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(B,H,W,3) or (H,W,3) images in [0,1] -> (B,) or scalar LPIPS distances."""
         batched = pred.ndim == 4
         if not batched:
             pred, target = pred[None], target[None]
