@@ -16,6 +16,7 @@ import numpy as np
 
 from headgen.assets import mediapipe_file
 from headgen.geometry.conventions import METRES_PER_CENTIMETRE
+from headgen.io.mesh import read_obj_triangles
 
 __all__ = ["CanonicalFace", "load_canonical_face", "mirror_pairs"]
 
@@ -28,18 +29,6 @@ class CanonicalFace:
     faces: np.ndarray
     procrustes_weights: np.ndarray
     procrustes_ids: np.ndarray
-
-
-def read_obj_triangles(path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices (V, 3) float64 and triangles (F, 3) int64 (0-based) of a triangle OBJ file."""
-    verts, faces = [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("v "):
-                verts.append([float(x) for x in line.split()[1:4]])
-            elif line.startswith("f "):
-                faces.append([int(tok.split("/")[0]) - 1 for tok in line.split()[1:4]])
-    return np.asarray(verts, np.float64), np.asarray(faces, np.int64)
 
 
 def _read_weights(path, n: int) -> np.ndarray:

@@ -43,7 +43,7 @@ def load_canonical_mesh(path=None) -> tuple[np.ndarray, np.ndarray]:
     if path is None:
         from headgen.assets import mediapipe_file
         path = mediapipe_file("canonical_face_model.obj")
-    from headgen.landmarks.canonical import read_obj_triangles
+    from headgen.io.mesh import read_obj_triangles
     try:
         v, fc = read_obj_triangles(path)
     except (OSError, ValueError, IndexError) as e:
