@@ -13,7 +13,7 @@ import torch
 from headgen.geometry.conventions import HEAD_TO_OPENCV
 from headgen.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
-from headgen.stages.fit import energy
+from headgen.models import energy
 from headgen.stages.fit.basis import LinearLandmarks, landmark_function
 from headgen.geometry.procrustes import umeyama
 from headgen.geometry.rig import Camera, default_camera, load_cameras, parse_cameras, save_cameras

@@ -20,7 +20,7 @@ import torch
 
 from headgen.geometry.camera import project_points
 from headgen.geometry.rotations import axis_angle_to_matrix
-from headgen.stages.fit import energy
+from headgen.models import energy
 from headgen.models.sequence import frame_inputs
 
 

@@ -26,7 +26,7 @@ from headgen.geometry.conventions import HEAD_TO_OPENCV
 from headgen.geometry.procrustes import umeyama
 from headgen.geometry.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
 from headgen.landmarks.ibug68 import IBUG68_GROUPS, MEDIAPIPE_TO_IBUG68
-from headgen.stages.fit import energy
+from headgen.models import energy
 from headgen.stages.fit.interpolate import interpolate_linear, interpolate_rotations
 
 JAW_CONTOUR = IBUG68_GROUPS["jaw"]

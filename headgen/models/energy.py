@@ -1,4 +1,6 @@
-"""Energy terms of the fitting problem, all batched over frames (and views).
+"""Energy terms for fitting head-model parameters to observations over a sequence, all batched over
+frames (and views): robust kernels, the 2D landmark term, temporal smoothness, Gaussian priors. Shared
+by every optimisation over model parameters (the fit stage's landmark fit and gaze, later ones).
 
 Landmark residuals are measured in percent of the face's inter-ocular distance (IOD) so that the
 weights do not depend on image resolution or face size: a residual of 1.0 = 1% IOD.
