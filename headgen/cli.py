@@ -15,7 +15,7 @@ from headgen.errors import HeadgenError
 
 COMMAND_MODULES = [
     "headgen.pipeline.cli",      # headgen run
-    "headgen.asset_fetch",       # headgen assets ...
+    "headgen.assets.cli",        # headgen assets ...
     "headgen.stages.pose.cli",   # headgen pose
     "headgen.stages.fit.cli",    # headgen fit
     "headgen.demo",              # headgen demo

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from headgen import asset_fetch as af
+from headgen.assets import fetch as af
 from headgen import assets
 from headgen.cli import main
 

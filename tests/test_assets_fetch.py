@@ -1,4 +1,4 @@
-"""headgen.asset_fetch: downloader (local http server / file:// only, never the network), manifest, builders."""
+"""headgen.assets.fetch: downloader (local http server / file:// only, never the network), manifest, builders."""
 from __future__ import annotations
 
 import functools
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from headgen import asset_fetch as af
+from headgen.assets import fetch as af
 from headgen import assets
 from headgen.errors import HeadgenError
 
@@ -249,7 +249,7 @@ def test_fetch_ict_facekit_from_local_mirror(server, tmp_path, monkeypatch):
 
     import numpy as np
 
-    from headgen import ict_convert as ic
+    from headgen.assets import ict as ic
 
     ref_path = assets.find("ict_facekit/ict_facekit.npz")
     if ref_path is None:

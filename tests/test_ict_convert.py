@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from headgen import assets
-from headgen import ict_convert as ic
+from headgen.assets import ict as ic
 from headgen.errors import HeadgenError, InputError
 
 

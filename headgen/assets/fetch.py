@@ -7,7 +7,7 @@ commits / releases). ``headgen assets fetch`` downloads into the user cache
 (``headgen.assets.cache_dir() / "assets"``, the last search root of :func:`headgen.assets.resolve`):
 
 * ict_facekit: ICT-FaceKit's OBJs + vertex_indices.json + sample coefficients from its GitHub repository,
-  converted by :func:`headgen.ict_convert.convert_ict_facekit` and checked array by array against the
+  converted by :func:`headgen.assets.ict.convert_ict_facekit` and checked array by array against the
   reference digests (no per-OBJ checksums are published; the check is end to end);
 * mediapipe: files of MediaPipe's face-geometry data; face_mesh_connections.json is derived from
   face_mesh_connections.py (parsed, never executed);
@@ -25,7 +25,6 @@ import ast
 import hashlib
 import importlib.util
 import json
-import os
 import shutil
 import socket
 import tarfile
@@ -342,7 +341,7 @@ def ict_kit_files(expressions: list[str], identities: int = ICT_IDENTITIES) -> l
 
 def _build_ict_npz(a: AssetFile, ctx: _Ctx) -> None:
     """Download the kit's files into the download cache, convert, verify against the reference digests."""
-    from headgen import ict_convert
+    from headgen.assets import ict as ict_convert
 
     base_url = ICT_RAW
     kit = ctx.downloads / "ict_facekit"
@@ -455,87 +454,10 @@ def asset_status(a: AssetFile, verify: bool = False) -> tuple[str, Path | None]:
         if a.derive == "ict_npz":
             import numpy as np
 
-            from headgen import ict_convert
+            from headgen.assets import ict as ict_convert
             try:
                 with np.load(p, allow_pickle=False) as z:
                     ict_convert.verify_ict_arrays(z, where=str(p))
             except (HeadgenError, OSError, ValueError):
                 return "bad-checksum", p
     return "found", p
-
-
-def register(app) -> None:
-    """Add the ``headgen assets`` sub-app (fetch / list / where) to the main typer app."""
-    import typer
-
-    sub = typer.Typer(help="Third-party data: list what is needed, where it is searched, download it.",
-                      no_args_is_help=True, add_completion=False)
-
-    @sub.command("fetch")
-    def fetch_cmd(
-        groups: Optional[list[str]] = typer.Argument(
-            None, help=f"groups to fetch: {', '.join(GROUPS)} or all (default: all)"),
-        dest: Optional[Path] = typer.Option(None, "--dest", help="asset root to fill (default: user cache)"),
-        force: bool = typer.Option(False, "--force", help="download again even if present"),
-        timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="seconds per network operation"),
-        keep_downloads: bool = typer.Option(False, "--keep-downloads",
-                                            help="keep ICT-FaceKit's OBJs after conversion"),
-    ) -> None:
-        """Download upstream sources (sha256-checked) into the user cache (or --dest)."""
-        for g in groups or []:
-            if g != "all":
-                group_files(g)      # validates the name before any download
-        fetch(groups, dest, force=force, timeout=timeout, keep_downloads=keep_downloads, log=typer.echo)
-
-    @sub.command("list")
-    def list_cmd(
-        groups: Optional[list[str]] = typer.Argument(None, help="groups to list (default: all)"),
-        verify: bool = typer.Option(False, "--verify", help="also check sha256 / array digests"),
-    ) -> None:
-        """What each asset is, where it was found, found/missing."""
-        names = list(GROUPS) if not groups or "all" in groups else groups
-        missing = 0
-        for g in names:
-            typer.echo(f"[{g}]")
-            for a in group_files(g):
-                status, p = asset_status(a, verify)
-                missing += status != "found"
-                typer.echo(f"  {status:<12} {a.path:<52} {a.what}" + (f"\n{'':15}at {p}" if p else ""))
-        if missing:
-            typer.echo(f"{missing} asset file(s) not found: run `headgen assets fetch` (or set HEADGEN_ASSETS); "
-                       f"search roots: `headgen assets where`")
-
-    @sub.command("convert-ict")
-    def convert_ict_cmd(
-        kit: Path = typer.Argument(..., help="an ICT-FaceKit checkout (or its FaceXModel folder)"),
-        dest: Optional[Path] = typer.Option(None, "--dest", help="asset root to write (default: user cache)"),
-        no_verify: bool = typer.Option(False, "--no-verify",
-                                       help="skip the reference-digest check (modified or partial kits)"),
-    ) -> None:
-        """Convert a local ICT-FaceKit checkout into <dest>/ict_facekit/ict_facekit.npz (no network)."""
-        from headgen import ict_convert
-
-        obj_dir = kit / "FaceXModel" if (kit / "FaceXModel").is_dir() else kit
-        if not (obj_dir / ict_convert.NEUTRAL_OBJ).is_file():
-            raise InputError(f"{kit}: no FaceXModel/{ict_convert.NEUTRAL_OBJ} here (expected an ICT-FaceKit "
-                             f"checkout, github.com/ICT-VGL/ICT-FaceKit @ {ICT_COMMIT[:7]})")
-        out = (dest.expanduser() if dest else default_dest()) / "ict_facekit" / "ict_facekit.npz"
-        ict_convert.convert_ict_facekit(obj_dir, out, verify=False if no_verify else True,
-                                        progress=None)
-        lic = obj_dir.parent / "LICENSE"
-        if lic.is_file():
-            _write_verified(lic.read_bytes(), out.parent / "LICENSE", None, "LICENSE", str(lic))
-        typer.echo(f"wrote {out}")
-
-    @sub.command("where")
-    def where_cmd() -> None:
-        """The asset search roots, in order, and the download cache."""
-        env = os.environ.get("HEADGEN_ASSETS")
-        typer.echo("asset search roots (first match wins):")
-        for i, r in enumerate(assets.search_roots(), 1):
-            note = "exists" if r.is_dir() else "absent"
-            typer.echo(f"  {i}. {r}  [{note}]")
-        typer.echo(f"HEADGEN_ASSETS={env or '(unset)'}; `headgen assets fetch` writes to {default_dest()} "
-                   f"(set HEADGEN_CACHE to move it)")
-
-    app.add_typer(sub, name="assets")

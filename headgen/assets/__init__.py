@@ -1,11 +1,14 @@
 """Find third-party data (ICT-FaceKit, MediaPipe canonical mesh, sample photos/clips/speech).
 
+The package: this resolver; ``fetch`` (the manifest of upstream sources, sha256-checked downloads and
+builders); ``cli`` (``headgen assets list|where|fetch|convert-ict``); ``ict`` (ICT-FaceKit OBJs -> npz).
+
 Search order for a relative asset path such as ``"ict_facekit/ict_facekit.npz"``:
 
 1. ``$HEADGEN_ASSETS/<path>`` when the environment variable is set;
 2. ``<repo>/../shared/assets/<path>`` (the layout of a development checkout);
 3. the user cache, ``$HEADGEN_CACHE`` or ``~/.cache/headgen``, under ``assets/<path>``
-   (filled by ``headgen assets fetch``, see ``headgen.asset_fetch``).
+   (filled by ``headgen assets fetch``, see ``headgen.assets.fetch``).
 
 Nothing here downloads: a missing asset raises :class:`AssetMissingError` with one line
 that says what is missing and how to get it.
@@ -16,7 +19,7 @@ import hashlib
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class AssetMissingError(FileNotFoundError):
