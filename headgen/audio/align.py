@@ -24,7 +24,6 @@ speech are discarded.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import threading
@@ -500,45 +499,49 @@ def decode_phones(samples, sr: int, method: str = "allphone", max_chunk_s: float
 
 # ------------------------------------------------------------------------------------------- alignment
 
+def _prefix_match(rec: list[str], words: list[str]) -> int:
+    """How many leading ``words`` the recognised words ``rec`` cover: semi-global edit distance
+    (``rec`` fully used, the end in ``words`` free) -> the best end index (ties: nearest len(rec))."""
+    n, m = len(rec), len(words)
+    if n == 0:
+        return 0
+    prev = np.arange(m + 1, dtype=np.int64)
+    for i in range(1, n + 1):
+        cur = np.empty(m + 1, dtype=np.int64)
+        cur[0] = i
+        sub = prev[:-1] + np.array([0 if rec[i - 1] == w else 1 for w in words])
+        dele = prev[1:] + 1
+        best = np.minimum(sub, dele)
+        for j in range(1, m + 1):  # insertions depend on the left neighbour
+            cur[j] = min(best[j - 1], cur[j - 1] + 1)
+        prev = cur
+    cands = np.flatnonzero(prev == prev.min())
+    return int(cands[np.argmin(np.abs(cands - n))])
+
+
 def _distribute_words(words: list[str], chunks: list[tuple[int, int]], x: np.ndarray,
                       use_whisper: bool) -> list[list[str]]:
-    """Split the transcript's words over audio chunks: match Whisper's per-chunk recognition to the
-    transcript (difflib); unmatched words follow their matched neighbours; without Whisper (or
-    nothing matched) split in proportion to each chunk's active-speech duration."""
+    """Split the transcript's words over consecutive audio chunks. With Whisper: each chunk's
+    recognised words are matched (edit distance, monotone) against the transcript from where the
+    previous chunk ended, which gives the chunk's share; the last chunk takes the rest. Without
+    Whisper: in proportion to each chunk's active-speech duration."""
     n = len(words)
-    owner = np.full(n, -1)
     if use_whisper:
-        rec, rec_chunk = [], []
+        out, p = [], 0
         for ci, (a, b) in enumerate(chunks):
+            if ci == len(chunks) - 1:
+                out.append(words[p:])
+                break
             _t, ws = _transcribe_16k(x[a:b])
-            rec += [w.label for w in ws]
-            rec_chunk += [ci] * len(ws)
-        sm = difflib.SequenceMatcher(a=words, b=rec, autojunk=False)
-        for blk in sm.get_matching_blocks():
-            for k in range(blk.size):
-                owner[blk.a + k] = rec_chunk[blk.b + k]
-        # matches must be monotone in chunk index
-        if (owner >= 0).sum() >= 1:
-            last = 0
-            for i in range(n):
-                if owner[i] >= 0:
-                    owner[i] = max(owner[i], last)
-                    last = owner[i]
-            # fill unmatched from the neighbours: previous owner, unless the next match is in a later
-            # chunk and the word is closer (in word index) to it
-            idx = np.flatnonzero(owner >= 0)
-            for i in np.flatnonzero(owner < 0):
-                prev = idx[idx < i]
-                nxt = idx[idx > i]
-                if prev.size and (not nxt.size or i - prev[-1] <= nxt[0] - i):
-                    owner[i] = owner[prev[-1]]
-                elif nxt.size:
-                    owner[i] = owner[nxt[0]]
-    if (owner < 0).any():
-        act_s = np.array([speech_activity(x[a:b]).sum() for a, b in chunks], float) + 1e-6
-        cum = np.cumsum(act_s) / act_s.sum()
-        pos = (np.arange(n) + 0.5) / max(n, 1)
-        owner = np.searchsorted(cum, pos)
+            rec = [w.label for w in ws]
+            window = words[p: p + int(1.5 * len(rec)) + 20]
+            k = _prefix_match(rec, window)
+            out.append(words[p: p + k])
+            p += k
+        return out
+    act_s = np.array([speech_activity(x[a:b]).sum() for a, b in chunks], float) + 1e-6
+    cum = np.cumsum(act_s) / act_s.sum()
+    owner = np.searchsorted(cum, (np.arange(n) + 0.5) / max(n, 1))
     return [[w for w, o in zip(words, owner) if o == ci] for ci in range(len(chunks))]
 
 
