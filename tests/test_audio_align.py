@@ -56,7 +56,7 @@ def test_forced_alignment_arctic_phones(arctic):
     assert al.method == "align" and [w.label for w in al.words][:3] == ["he", "turned", "sharply"]
     err = phone_boundary_errors(al.phones, ref)
     assert len(err) == len(ref) - 1
-    assert np.median(err) <= 0.020, np.median(err)
+    assert np.median(err) <= 0.020 + 1e-6, np.median(err)
     hits = closure_hits(al.phones, ref)
     assert len(hits) == 2 and np.mean(hits) >= 0.9
     # phones tile the audio
@@ -69,9 +69,9 @@ def test_forced_alignment_grid_words(grid):
     al = A.align(x, sr, grid_transcript("swwp2s"))
     assert [w.label for w in al.words] == ["set", "white", "with", "p", "two", "soon"]
     err = phone_boundary_errors(_word_tiling(al.words, x.size / sr), ref)
-    # 7 word boundaries (10 ms quantised on both sides). Target 20 ms; measured 30 ms (a miss, see
-    # bench/results/audio_align_cpu.md); this guards against regressions.
-    assert len(err) == 7 and np.median(err) <= 0.035, err
+    # 7 word boundaries (10 ms quantised on both sides); 30 ms without ALIGN_OFFSET_S (calibrated on
+    # ARCTIC, held out here), see bench/results/audio_align_cpu.md
+    assert len(err) == 7 and np.median(err) <= 0.020 + 1e-6, err
     assert closure_hits(al.phones, ref, word_prons=GRID_PRONS) == [True]
 
 
