@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "headgen.assets.cli",        # headgen assets ...
     "headgen.stages.pose.cli",   # headgen pose
     "headgen.stages.fit.cli",    # headgen fit
+    "headgen.stages.animate.cli",  # headgen animate, headgen train-audio
     "headgen.demo",              # headgen demo
 ]
 

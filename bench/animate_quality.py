@@ -1,0 +1,218 @@
+"""Audio-driven animation vs the fitted video, on the GRID clips (issue 14's protocol).
+
+For each GRID clip in the shared assets: the fit stage's curves from the clip's video are the reference
+(fits cached under bench/cache/animate_fits/, made once with the fit stage's defaults). From the clip's audio
+alone, the offline default predicts ARKit curves, (a) without the transcript (phone_timings' auto path) and
+(b) with it (GRID transcript from the file name, forced alignment). Measured per clip:
+
+* jawOpen: Pearson r with the fitted jawOpen at lag 0, and the best lag in frames (|lag| <= 5);
+* lip vertex error (LVE): max over the ICT lip vertices (evaluate.lip_vertex_ids) of the distance to the mesh
+  posed with the fitted expression, mean over frames, mm; same identity (fitted shape), no head pose.
+
+Every method starts from the same resting expression: the median fitted expression over the clip's quiet
+frames (audio level < 0.1, from the audio), to which the predicted mouth movement is added. Baselines in the
+same run: "mean" = the clip's mean fitted expression (constant); "envelope" = the rest + jawOpen driven by
+headgen.audio.envelope.speech_envelope x 0.55 as the preview stage does. Targets: r >= 0.75 (no text),
+>= 0.8 (text), |lag| <= 1, LVE >= 30 % below mean and >= 15 % below envelope.
+
+Leave-one-clip-out (with transcript): speaker style (learned from the 7 other clips' fits) and the trained
+audio model (trained on the 7 other clips) vs the default on the held-out clip.
+
+Usage: python bench/animate_quality.py [--out bench/results/animate_quality.md] [--steps 400]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / "bench" / "cache" / "animate_fits"
+
+
+def ensure_fit(clip: Path) -> Path:
+    out = CACHE / clip.stem
+    if not (out / "fit.npz").is_file():
+        from headgen.stages.fit.stage import FitStage  # noqa: F401  (fit through the stage's runner module)
+        import subprocess
+        subprocess.run([sys.executable, "-m", "headgen.cli", "fit", str(clip), "-o", str(out), "--no-overlay",
+                        "--device", "cpu"], check=True)
+    return out / "fit.npz"
+
+
+def phones_cached(clip: Path, x, sr, text):
+    from headgen.audio.align import phone_timings
+    from headgen.audio.phones import Segment
+    key = CACHE / clip.stem / f"phones_{'text' if text else 'notext'}.json"
+    if key.is_file():
+        d = json.loads(key.read_text())
+        return [Segment(*s) for s in d["phones"]], d["method"], d["seconds"]
+    t = time.perf_counter()
+    al = phone_timings(x, sr, text=text)
+    sec = time.perf_counter() - t
+    key.write_text(json.dumps({"phones": [[s.start, s.end, s.label] for s in al.phones], "method": al.method,
+                               "seconds": sec, "text": al.text}))
+    return list(al.phones), al.method, sec
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "bench/results/animate_quality.md"))
+    ap.add_argument("--steps", type=int, default=400)
+    args = ap.parse_args()
+
+    import torch
+    from headgen.artifacts.fit import read_fit
+    from headgen.assets import sample_videos
+    from headgen.audio.envelope import speech_envelope
+    from headgen.audio.labels import grid_transcript
+    from headgen.io.audio import read_audio
+    from headgen.models import load_head_model
+    from headgen.models.arkit import ARKIT_NAMES, arkit_to_model_matrix
+    from headgen.stages.animate.audio_model import audio_features, train_audio_model, predict_mouth
+    from headgen.stages.animate.curves import generate_curves
+    from headgen.stages.animate.evaluate import lagged_correlation, lip_vertex_error, lip_vertex_ids
+    from headgen.stages.animate.prosody import speech_level
+    from headgen.stages.animate.speech import frame_prosody
+    from headgen.stages.animate.style import fit_to_arkit, learn_style, observation, rest_expression
+    from headgen.stages.animate.visemes import MOUTH_COLUMNS
+
+    torch.set_num_threads(2)
+    model = load_head_model("ict", parts="face")
+    M = arkit_to_model_matrix(model.expression_names)               # (52,53)
+    lips = lip_vertex_ids(model)
+    jaw_ict = model.expression_names.index("jawOpen")
+    mouth_cols = list(MOUTH_COLUMNS)
+    clips = [Path(p) for p in sample_videos() if Path(p).suffix == ".mpg"]
+    data = {}
+    for clip in clips:
+        fit = read_fit(ensure_fit(clip))
+        fps, T = fit.fps, fit.n_frames
+        x, sr = read_audio(clip, 16000)
+        pr = frame_prosody(x, sr, fps, T)
+        level = speech_level(pr["energy_db"])
+        rest_ict = rest_expression(np.asarray(fit.expression, np.float64), level)
+        d = {"fit": fit, "x": x, "sr": sr, "pr": pr, "rest": rest_ict, "T": T, "fps": fps}
+        for cond, text in (("notext", None), ("text", grid_transcript(clip.name))):
+            ph, method, sec = phones_cached(clip, x, sr, text)
+            d[cond] = (ph, method, sec)
+        data[clip.stem] = d
+
+    def to_ict(rest, mouth_arkit):
+        m = np.zeros_like(mouth_arkit)
+        m[:, mouth_cols] = mouth_arkit[:, mouth_cols]
+        return np.clip(rest[None] + m @ M, 0, 1)
+
+    def score(d, expr):
+        ref = np.asarray(d["fit"].expression, np.float64)
+        c = lagged_correlation(expr[:, jaw_ict], ref[:, jaw_ict])
+        lve = lip_vertex_error(model, expr, ref, shape=d["fit"].shape, lip_ids=lips)
+        return c, lve
+
+    rows = []
+    for name, d in data.items():
+        T, fps, fit = d["T"], d["fps"], d["fit"]
+        ref = np.asarray(fit.expression, np.float64)
+        mean_expr = np.repeat(ref.mean(0, keepdims=True), T, 0)
+        env = speech_envelope(d["x"], d["sr"], fps, T)
+        env_expr = np.repeat(d["rest"][None], T, 0)
+        env_expr[:, jaw_ict] = np.clip(env_expr[:, jaw_ict] + 0.55 * env, 0, 1)
+        row = {"clip": name}
+        for tag, expr in (("mean", mean_expr), ("envelope", env_expr)):
+            c, lve = score(d, expr)
+            row[f"{tag}_lve"], row[f"{tag}_r"] = lve, c["r0"]
+        for cond in ("notext", "text"):
+            ph, method, sec = d[cond]
+            cur = generate_curves(ph, d["pr"]["energy_db"], d["pr"]["f0_hz"], fps, T, seed=0)
+            expr = to_ict(d["rest"], cur.arkit)
+            c, lve = score(d, expr)
+            row[f"{cond}_r"], row[f"{cond}_lag"], row[f"{cond}_lve"] = c["r0"], c["lag"], lve
+            row[f"{cond}_method"], row[f"{cond}_sec"] = method, sec
+        rows.append(row)
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+
+    # leave-one-clip-out: style and trained model vs the default (with transcript)
+    loo = []
+    names = list(data)
+    feats = {n: audio_features(data[n]["x"], data[n]["sr"], data[n]["fps"], data[n]["T"]) for n in names}
+    for held in names:
+        train = [n for n in names if n != held]
+        obs = [observation(data[n]["fit"], data[n]["text"][0], data[n]["pr"]["energy_db"], data[n]["fps"])
+               for n in train]
+        st = learn_style(obs)
+        d = data[held]
+        cur = generate_curves(d["text"][0], d["pr"]["energy_db"], d["pr"]["f0_hz"], d["fps"], d["T"], style=st)
+        c_s, lve_s = score(d, to_ict(d["rest"], cur.arkit))
+        pairs = []
+        for n in train:
+            a = fit_to_arkit(data[n]["fit"])
+            lvl = speech_level(data[n]["pr"]["energy_db"])
+            pairs.append((feats[n], np.clip(a - rest_expression(a, lvl), 0, 1)))
+        net = train_audio_model(pairs, steps=args.steps, seed=0)
+        mouth = predict_mouth(net, d["x"], d["sr"], d["fps"], d["T"])
+        c_m, lve_m = score(d, to_ict(d["rest"], mouth))
+        base = next(r for r in rows if r["clip"] == held)
+        loo.append({"clip": held, "default_r": base["text_r"], "default_lve": base["text_lve"],
+                    "style_r": c_s["r0"], "style_lve": lve_s, "style_lead_ms": 1000 * st.lead_s,
+                    "style_tau": st.tau_scale, "model_r": c_m["r0"], "model_lve": lve_m})
+        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in loo[-1].items()}), flush=True)
+    write_report(Path(args.out), rows, loo)
+
+
+def write_report(path: Path, rows, loo):
+    f = lambda v: f"{v:.3f}"  # noqa: E731
+    L = ["# Audio-driven animation vs the fitted video (GRID clips)", "",
+         "Generated by `python bench/animate_quality.py` (2 CPU cores). Reference: the fit stage's curves from each",
+         "clip's video. r = Pearson r of jawOpen at lag 0; lag = best lag in frames; LVE = lip vertex error (mm,",
+         "max over ICT lip vertices, mean over frames). Baselines: mean fitted expression; loudness envelope",
+         "(preview). Targets: r >= 0.75 (no text), >= 0.8 (text), |lag| <= 1, LVE >= 30 % below mean and",
+         ">= 15 % below envelope.", "",
+         "| clip | r no text | lag | r text | lag | LVE no text | LVE text | LVE mean | LVE envelope | r envelope | "
+         "text vs mean | text vs env. | phones (no text) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        L.append(f"| {r['clip']} | {f(r['notext_r'])} | {r['notext_lag']} | {f(r['text_r'])} | {r['text_lag']} | "
+                 f"{r['notext_lve']:.2f} | {r['text_lve']:.2f} | {r['mean_lve']:.2f} | {r['envelope_lve']:.2f} | "
+                 f"{f(r['envelope_r'])} | {100 * (1 - r['text_lve'] / r['mean_lve']):+.0f} % | "
+                 f"{100 * (1 - r['text_lve'] / r['envelope_lve']):+.0f} % | {r['notext_method']} |")
+    m = lambda k: float(np.mean([r[k] for r in rows]))  # noqa: E731
+    L.append(f"| **mean** | {f(m('notext_r'))} | | {f(m('text_r'))} | | {m('notext_lve'):.2f} | {m('text_lve'):.2f} | "
+             f"{m('mean_lve'):.2f} | {m('envelope_lve'):.2f} | {f(m('envelope_r'))} | "
+             f"{100 * (1 - m('text_lve') / m('mean_lve')):+.0f} % | {100 * (1 - m('text_lve') / m('envelope_lve')):+.0f} % | |")
+    passes = {
+        "r no text >= 0.75 (every clip)": all(r["notext_r"] >= 0.75 for r in rows),
+        "r text >= 0.8 (every clip)": all(r["text_r"] >= 0.8 for r in rows),
+        "|lag| <= 1 (every clip, both)": all(abs(r["notext_lag"]) <= 1 and abs(r["text_lag"]) <= 1 for r in rows),
+        "LVE (text) >= 30 % below mean (every clip)": all(r["text_lve"] <= 0.7 * r["mean_lve"] for r in rows),
+        "LVE (text) >= 15 % below envelope (every clip)": all(r["text_lve"] <= 0.85 * r["envelope_lve"] for r in rows),
+        "LVE (no text) >= 30 % below mean (every clip)": all(r["notext_lve"] <= 0.7 * r["mean_lve"] for r in rows),
+        "LVE (no text) >= 15 % below envelope (every clip)": all(r["notext_lve"] <= 0.85 * r["envelope_lve"] for r in rows),
+    }
+    L += ["", "Targets: " + "; ".join(f"{k}: {'PASS' if v else 'MISS'}" for k, v in passes.items()), "",
+          "## Leave-one-clip-out: speaker style and trained audio model vs the offline default (with transcript)", "",
+          "| held-out clip | default r | style r | model r | default LVE | style LVE | model LVE | style lead ms | style width |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for r in loo:
+        L.append(f"| {r['clip']} | {f(r['default_r'])} | {f(r['style_r'])} | {f(r['model_r'])} | {r['default_lve']:.2f} | "
+                 f"{r['style_lve']:.2f} | {r['model_lve']:.2f} | {r['style_lead_ms']:.0f} | x{r['style_tau']:.1f} |")
+    if loo:
+        mm = lambda k: float(np.mean([r[k] for r in loo]))  # noqa: E731
+        L.append(f"| **mean** | {f(mm('default_r'))} | {f(mm('style_r'))} | {f(mm('model_r'))} | {mm('default_lve'):.2f} | "
+                 f"{mm('style_lve'):.2f} | {mm('model_lve'):.2f} | | |")
+        ws = sum(r["style_lve"] < r["default_lve"] for r in loo)
+        wm = sum(r["model_lve"] < r["default_lve"] for r in loo)
+        L += ["", f"Style beats the default's LVE on {ws}/{len(loo)} held-out clips; the trained model on {wm}/{len(loo)}."]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(L) + "\n")
+    print("\n".join(L))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    main()

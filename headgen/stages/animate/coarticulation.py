@@ -1,0 +1,122 @@
+"""Cohen-Massaro dominance blending of viseme targets into continuous ARKit mouth curves.
+
+Every phone segment i carries its viseme's target ``T_i`` (52 ARKit weights) and a dominance function
+``D_i(t) = alpha_i * exp(-(d_i(t) / tau_i) ** 1.5)``, with ``d_i(t)`` the distance in seconds from t to the
+segment (0 inside it: a plateau). The mouth at time t is the dominance-weighted mean of the targets,
+``sum_i D_i(t) T_i / (sum_i D_i(t) + rest)`` (``rest``: a small constant dominance of the closed resting
+mouth, so times far from any phone, or inputs without phones, rest). Strong, short dominance (p/b/m, f/v,
+w) lets a consonant reach its target between vowels; weak dominance (h, k, t) lets the jaw follow the
+neighbouring vowels (Cohen & Massaro 1993, "Modeling coarticulation in synthetic visual speech").
+
+The lip-closure channel (1 for p/b/m) is blended the same way and drives ``mouthClose`` (= closure x jaw
+opening: the lips meet while the jaw stays slightly open). Loudness scales the opening of each viseme by its
+``loud`` factor. Frames are processed in chunks, so memory does not grow with the input length.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from headgen.models.arkit import ARKIT_NAMES
+from headgen.stages.animate.visemes import DIPHTHONGS, VISEME_NAMES, viseme_of, viseme_table
+
+JAW = ARKIT_NAMES.index("jawOpen")
+CLOSE = ARKIT_NAMES.index("mouthClose")
+REST_DOMINANCE = 0.02
+
+
+@dataclass
+class VisemeTrack:
+    """Phone segments as arrays: start (S,), end (S,) seconds, viseme index (S,) into VISEME_NAMES."""
+    start: np.ndarray
+    end: np.ndarray
+    viseme: np.ndarray
+
+    @classmethod
+    def from_segments(cls, segments, lead_s: float = 0.0) -> "VisemeTrack":
+        """Segments (``.start``, ``.end`` s, ``.label`` ARPAbet phone) -> VisemeTrack, shifted ``lead_s`` earlier
+        (visible articulation anticipates the sound); diphthongs become two segments (``DIPHTHONGS``)."""
+        st, en, vi = [], [], []
+        for s in segments:
+            a, b, lab = float(s.start) - lead_s, float(s.end) - lead_s, str(s.label).upper()
+            if lab in DIPHTHONGS:
+                v1, v2, frac = DIPHTHONGS[lab]
+                m = a + frac * (b - a)
+                st += [a, m]
+                en += [m, b]
+                vi += [VISEME_NAMES.index(v1), VISEME_NAMES.index(v2)]
+            else:
+                st.append(a)
+                en.append(b)
+                vi.append(VISEME_NAMES.index(viseme_of(lab)))
+        return cls(np.array(st, np.float64), np.array(en, np.float64), np.array(vi, np.int64))
+
+
+def viseme_weights(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray | None = None, *,
+                   alpha: np.ndarray | None = None, tau: np.ndarray | None = None, closure: np.ndarray | None = None,
+                   loud: np.ndarray | None = None, window_s: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame blending weights of each viseme: -> (A (T,V) with mouth = A @ targets, closure (T,)).
+
+    A[t, v] = sum over segments i of viseme v of D_i(t) / (sum_j D_j(t) + rest), times the loudness gain
+    ``1 + l(t) (loudness(t) - 1)`` (l: dominance-weighted ``loud`` factor). The mouth is linear in the
+    targets, which lets :mod:`.style` fit per-viseme targets by least squares. Processes all ``times``
+    at once (callers chunk long inputs).
+    """
+    _, a0, tau0, c0, l0 = viseme_table()
+    alpha = a0 if alpha is None else np.asarray(alpha, np.float64)
+    tau = tau0 if tau is None else np.asarray(tau, np.float64)
+    closure = c0 if closure is None else np.asarray(closure, np.float64)
+    loud = l0 if loud is None else np.asarray(loud, np.float64)
+    tc = np.asarray(times, np.float64)
+    V = len(VISEME_NAMES)
+    A = np.zeros((tc.size, V))
+    clo = np.zeros(tc.size)
+    if tc.size == 0 or track.start.size == 0:
+        return A, clo
+    order = np.argsort(track.start, kind="stable")
+    st, en, vi = track.start[order], track.end[order], track.viseme[order]
+    en_max = np.maximum.accumulate(en)
+    lo = np.searchsorted(en_max, tc[0] - window_s)
+    hi = np.searchsorted(st, tc[-1] + window_s, side="right")
+    if hi <= lo:
+        return A, clo
+    s_st, s_en, s_vi = st[lo:hi, None], en[lo:hi, None], vi[lo:hi]
+    d = np.maximum(0.0, np.maximum(s_st - tc[None], tc[None] - s_en))          # (S,T) seconds outside
+    D = alpha[s_vi, None] * np.exp(-(d / tau[s_vi, None]) ** 1.5)
+    W = D / (D.sum(0) + REST_DOMINANCE)                                           # (S,T)
+    gain = np.ones(tc.size) if loudness is None else np.asarray(loudness, np.float64)
+    g = 1.0 + (W.T @ loud[s_vi]) / np.maximum(W.sum(0), 1e-9) * (gain - 1.0)
+    onehot = np.zeros((s_vi.size, V))
+    onehot[np.arange(s_vi.size), s_vi] = 1.0
+    A = (W.T @ onehot) * g[:, None]
+    clo = np.clip(W.T @ closure[s_vi], 0.0, 1.0)
+    return A, clo
+
+
+def blend_visemes(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray | None = None, *,
+                  targets: np.ndarray | None = None, alpha: np.ndarray | None = None, tau: np.ndarray | None = None,
+                  closure: np.ndarray | None = None, loud: np.ndarray | None = None, chunk: int = 2048,
+                  window_s: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """Dominance-blended ARKit mouth curves.
+
+    track: phone segments; times (T,) seconds at which to evaluate (frame times); loudness (T,) gain
+    (1 = nominal; None: 1) applied to each viseme's opening in proportion to its ``loud`` factor.
+    targets/alpha/tau/closure/loud: per-viseme overrides of :func:`viseme_table` ((V,52), (V,) ...).
+    ``mouthClose`` = max(its blended target, closure x jawOpen). Frames go in chunks of ``chunk``.
+    Returns (arkit (T,52) float32 in [0,1] with only mouth columns set, closure (T,) in [0,1]).
+    """
+    targets = viseme_table()[0] if targets is None else np.asarray(targets, np.float64)
+    times = np.asarray(times, np.float64)
+    T = times.size
+    out = np.zeros((T, 52), np.float32)
+    clo = np.zeros(T, np.float32)
+    gain = None if loudness is None else np.asarray(loudness, np.float64)
+    for a in range(0, T, chunk):
+        A, c = viseme_weights(track, times[a:a + chunk], None if gain is None else gain[a:a + chunk],
+                              alpha=alpha, tau=tau, closure=closure, loud=loud, window_s=window_s)
+        mouth = A @ targets
+        mouth[:, CLOSE] = np.maximum(mouth[:, CLOSE], c * mouth[:, JAW])
+        out[a:a + chunk] = np.clip(mouth, 0.0, 1.0)
+        clo[a:a + chunk] = c
+    return out, clo

@@ -1,0 +1,136 @@
+"""Speaker style: per-viseme ARKit targets and timing learned from a fitted talking video of a person.
+
+Observations: the fit stage's per-frame expression of a talking video (``fit.npz``; ICT shapes mapped to the
+52 ARKit names) and the phones/loudness of that video's audio. The dominance blend is linear in the viseme
+targets (:func:`..coarticulation.viseme_weights`), so for each candidate timing (``lead_s``: how far the
+visible articulation leads the phones; ``tau_scale``: width of the coarticulation) the targets are a ridge
+regression towards the default targets, ``(A^T A + lam I) X = A^T F + lam X0`` per ARKit channel. The timing
+with the smallest residual wins. The speaker's resting mouth (median fitted expression in frames far from
+any phone) is subtracted first, so the targets describe speech movements only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from headgen.errors import InputError
+from headgen.models.arkit import ARKIT_NAMES, arkit_to_model_matrix
+from headgen.stages.animate.coarticulation import VisemeTrack, viseme_weights
+from headgen.stages.animate.visemes import MOUTH_COLUMNS, VISEME_NAMES, viseme_table
+
+LEARNED_COLUMNS = tuple(c for c in MOUTH_COLUMNS if ARKIT_NAMES[c] != "mouthClose")
+
+
+@dataclass
+class Style:
+    """targets (V,52) per-viseme ARKit targets (VISEME_NAMES order); tau_scale: coarticulation width factor;
+    lead_s: articulation lead (s); residual: mean squared residual of the fit; n_frames: training frames."""
+    targets: np.ndarray
+    tau_scale: float = 1.0
+    lead_s: float = 0.02
+    residual: float = float("nan")
+    n_frames: int = 0
+
+    def blend_kwargs(self) -> dict:
+        """Keyword arguments for :func:`..coarticulation.blend_visemes`."""
+        return {"targets": self.targets, "tau": viseme_table()[2] * self.tau_scale}
+
+
+def save_style(path: str | Path, style: Style) -> Path:
+    """Write a style npz (no pickles) atomically -> path."""
+    from headgen.io.atomic import write_npz_atomic
+    return write_npz_atomic(path, {"style_targets": style.targets.astype(np.float32),
+                                   "viseme_names": np.array(VISEME_NAMES), "tau_scale": np.float32(style.tau_scale),
+                                   "lead_s": np.float32(style.lead_s), "residual": np.float32(style.residual),
+                                   "n_frames": np.int32(style.n_frames)})
+
+
+def load_style(path: str | Path) -> Style:
+    """Read a style npz written by :func:`save_style`; InputError naming the file otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "style_targets" not in z.files:
+                raise InputError(f"{path}: not a style file (no style_targets)")
+            if [str(n) for n in z["viseme_names"]] != list(VISEME_NAMES):
+                raise InputError(f"{path}: style file for a different viseme set")
+            return Style(z["style_targets"].astype(np.float64), float(z["tau_scale"]), float(z["lead_s"]),
+                         float(z["residual"]), int(z["n_frames"]))
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(f"{path}: not a readable style file ({type(e).__name__}: {e})") from None
+
+
+def fit_to_arkit(fit) -> np.ndarray:
+    """FitArtifact (ICT, ARKit-named expression) -> (T,52) ARKit weights in [0,1] (split halves averaged)."""
+    W = arkit_to_model_matrix(fit.expression_names)                  # (52,E)
+    n = W.sum(1)
+    if not (n[list(LEARNED_COLUMNS)] > 0).any():
+        raise InputError(f"fit model {fit.model!r} has no ARKit-named expression shapes (use an ICT fit)")
+    return np.clip((np.asarray(fit.expression, np.float64) @ W.T) / np.maximum(n, 1), 0, 1)
+
+
+def rest_expression(arkit: np.ndarray, speech_weight: np.ndarray) -> np.ndarray:
+    """(52,) the resting expression: median over frames far from any phone (viseme weight < 0.1); when there
+    are fewer than 3 such frames, median over the 20 % of frames with the smallest jawOpen."""
+    quiet = np.asarray(speech_weight) < 0.1
+    if quiet.sum() < 3:
+        jaw = arkit[:, ARKIT_NAMES.index("jawOpen")]
+        quiet = jaw <= np.percentile(jaw, 20)
+    return np.median(arkit[quiet], axis=0)
+
+
+@dataclass
+class StyleObservation:
+    """One talking clip: phones (Segments), gain (T,) loudness gain, times (T,), arkit (T,52) fitted, valid (T,)."""
+    phones: list
+    gain: np.ndarray
+    times: np.ndarray
+    arkit: np.ndarray
+    valid: np.ndarray
+
+
+def observation(fit, phones, energy_db, fps: float) -> StyleObservation:
+    """Build a StyleObservation from a FitArtifact and its audio's phones + per-frame energy (at ``fps`` =
+    the fit's frame rate; energy truncated/padded to the fit's frames)."""
+    from headgen.stages.animate.prosody import loudness_gain
+    T = fit.n_frames
+    e = np.asarray(energy_db, np.float64)
+    e = np.concatenate([e, np.full(max(0, T - e.size), e[-1] if e.size else -120.0)])[:T]
+    return StyleObservation(list(phones), loudness_gain(e, fps), np.arange(T) / float(fps), fit_to_arkit(fit),
+                            np.asarray(fit.valid, bool) if fit.valid is not None else np.ones(T, bool))
+
+
+def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
+                leads=(-0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08), tau_scales=(0.7, 1.0, 1.4)) -> Style:
+    """Fit a Style to one or more clips (grid over timing, ridge regression of the targets per timing).
+    ridge: lam as a fraction of the mean diagonal of A^T A (larger -> closer to the default targets)."""
+    if not observations:
+        raise InputError("learn_style: no observations")
+    X0, alpha, tau, closure, loud = viseme_table()
+    cols = list(LEARNED_COLUMNS)
+    best = None
+    for lead in leads:
+        for ts in tau_scales:
+            As, Fs = [], []
+            for ob in observations:
+                A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead), ob.times, ob.gain,
+                                      tau=tau * ts)
+                rest = rest_expression(ob.arkit, A.sum(1) - A[:, VISEME_NAMES.index("sil")])
+                As.append(A[ob.valid])
+                Fs.append((ob.arkit - rest)[ob.valid][:, cols])
+            A = np.concatenate(As)
+            F = np.concatenate(Fs)
+            G = A.T @ A
+            lam = ridge * max(np.trace(G) / G.shape[0], 1e-9)
+            X = np.linalg.solve(G + lam * np.eye(G.shape[0]), A.T @ F + lam * X0[:, cols])
+            X = np.clip(X, 0.0, 1.0)
+            res = float(np.mean((A @ X - F) ** 2))
+            if best is None or res < best[0]:
+                best = (res, lead, ts, X, A.shape[0])
+    res, lead, ts, X, n = best
+    targets = X0.copy()
+    targets[:, cols] = X
+    return Style(targets, ts, lead, res, n)

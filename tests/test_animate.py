@@ -1,0 +1,193 @@
+"""animate: artifacts (animation.npz, Live Link Face CSV), visemes/coarticulation, blinks, style, audio model, CLI."""
+import numpy as np
+import pytest
+
+from headgen.models.arkit import ARKIT_NAMES
+
+J = ARKIT_NAMES.index("jawOpen")
+
+
+@pytest.fixture(scope="module")
+def arctic():
+    """(wav path, phone Segments) of the ARCTIC utterance with its real phone labels."""
+    from headgen.assets import AssetMissingError, resolve
+    from headgen.audio.labels import read_arctic_lab
+    try:
+        wav = resolve("audio/cmu_arctic_slt_a0009.wav")
+        lab = resolve("audio/cmu_arctic_slt_a0009_phone.lab")
+    except AssetMissingError:  # pragma: no cover
+        pytest.skip("ARCTIC sample missing")
+    return wav, read_arctic_lab(lab)
+
+
+@pytest.fixture(scope="module")
+def arctic_curves(arctic):
+    from headgen.stages.animate.curves import generate_curves
+    from headgen.stages.animate.speech import read_speech
+    sp = read_speech(arctic[0], 25, phones=arctic[1])
+    return sp, generate_curves(sp.phones, sp.energy_db, sp.f0_hz, 25, sp.n_frames, seed=3)
+
+
+def test_livelink_roundtrip(tmp_path):
+    from headgen.artifacts.livelink import header, read_livelink_csv, write_livelink_csv
+    from headgen.stages.animate.prosody import angles_to_rotation
+    rng = np.random.default_rng(0)
+    T, fps = 60, 30.0
+    W = rng.uniform(0, 1, (T, 52)).astype(np.float32)
+    R = angles_to_rotation(rng.normal(0, 0.1, (T, 3)))
+    eyes = rng.normal(0, 0.05, (T, 2, 2)).astype(np.float32)
+    p = write_livelink_csv(tmp_path / "a.csv", W, fps, head_rotation=R, eyes=eyes, start=3599.5)
+    lines = p.read_text().splitlines()
+    h = lines[0].split(",")
+    assert h == header() and len(h) == 63 and h[2] == "EyeBlinkLeft" and h[53] == "TongueOut"
+    assert h[54:] == ["HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
+                      "RightEyeYaw", "RightEyePitch", "RightEyeRoll"]
+    first = lines[1].split(",")
+    assert first[0] == "00:59:59:15.000" and first[1] == "61"
+    take = read_livelink_csv(p)
+    assert take.fps == pytest.approx(fps) and take.start == pytest.approx(3599.5)
+    np.testing.assert_allclose(take.arkit, W, atol=1e-6)
+    np.testing.assert_allclose(take.head_rotation, R, atol=1e-5)
+    np.testing.assert_allclose(take.eyes, eyes, atol=1e-6)
+    np.testing.assert_allclose(take.times, np.arange(T) / fps, atol=1e-5)
+
+
+def test_animation_npz_roundtrip_and_errors(tmp_path):
+    from headgen.artifacts.animation import read_animation, write_animation
+    from headgen.errors import InputError
+    T = 5
+    W = np.linspace(0, 1, T * 52).reshape(T, 52)
+    p = write_animation(tmp_path / "animation.npz", W, np.tile(np.eye(3), (T, 1, 1)), np.zeros((T, 2, 2)), 25.0,
+                        expression=np.ones((T, 7)), jaw=np.zeros((T, 3)), extra={"model": np.array("flame")})
+    a = read_animation(tmp_path)
+    assert a.n_frames == T and a.arkit_names == list(ARKIT_NAMES) and a.fps == 25.0
+    np.testing.assert_allclose(a.column("JawOpen"), W[:, J].astype(np.float32))
+    assert a.expression.shape == (T, 7) and str(a.extra["model"]) == "flame"
+    with np.load(p, allow_pickle=False) as z:
+        assert set(z.files) >= {"arkit", "arkit_names", "head_rotation", "eyes", "fps", "times"}
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        write_animation(tmp_path / "bad.npz", W * 2, np.tile(np.eye(3), (T, 1, 1)), np.zeros((T, 2, 2)), 25.0)
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(InputError, match="junk.npz"):
+        read_animation(tmp_path / "junk.npz")
+
+
+def test_visemes_on_real_phones(arctic_curves):
+    """p/b/m close the lips (ICT mesh), w/oo round, f/v roll the lower lip, silence rests."""
+    from headgen.models import load_head_model
+    from headgen.models.arkit import arkit_to_model_matrix
+    from headgen.stages.animate.evaluate import lip_gap_mm
+    sp, c = arctic_curves
+    m = load_head_model("ict", parts="face")
+    gap = lip_gap_mm(m, c.arkit @ arkit_to_model_matrix(m.expression_names))
+    rest_gap = lip_gap_mm(m, np.zeros((1, m.n_expression)))[0]
+    frame = lambda s: int(round(s.mid * 25))  # noqa: E731
+    bil = [frame(s) for s in sp.phones if s.label in ("P", "B", "M")]
+    vow = [frame(s) for s in sp.phones if s.label in ("AA", "AE", "AH", "EH")]
+    assert bil and vow
+    assert max(gap[k] for k in bil) < rest_gap + 1.5          # closed (within 1.5 mm of the closed rest pose)
+    assert np.median([gap[k] for k in vow]) > rest_gap + 4.0    # open on open vowels
+    ff = [frame(s) for s in sp.phones if s.label in ("F", "V")]
+    assert all(c.arkit[k, ARKIT_NAMES.index("mouthRollLower")] > 0.2 for k in ff)
+    assert np.abs(c.arkit[:2, [i for i in range(52) if ARKIT_NAMES[i].startswith(("jaw", "mouth"))]]).max() < 0.05
+
+
+def test_rounding_and_no_phones():
+    from headgen.audio.phones import Segment
+    from headgen.stages.animate.curves import generate_curves
+    ph = [Segment(0.2, 0.35, "W"), Segment(0.35, 0.6, "UW"), Segment(0.6, 0.8, "AA")]
+    c = generate_curves(ph, np.full(25, -20.0), np.full(25, np.nan), 25, 25)
+    pk = ARKIT_NAMES.index("mouthPucker")
+    assert c.arkit[6:12, pk].max() > 0.4 and c.arkit[17:20, pk].max() < 0.25
+    # music/noise without speech: no phones -> no mouth movement at all, however loud
+    rng = np.random.default_rng(0)
+    c2 = generate_curves([], rng.uniform(-30, 0, 50), np.full(50, 200.0), 25, 50)
+    mouth = [i for i in range(52) if ARKIT_NAMES[i].startswith(("jaw", "mouth"))]
+    assert np.abs(c2.arkit[:, mouth]).max() == 0.0
+
+
+def test_blinks_and_gaze_seeded():
+    from headgen.stages.animate.blinks import blink_curve, blink_events, gaze_track
+    ev = blink_events(60.0, seed=5)
+    assert np.array_equal(ev, blink_events(60.0, seed=5)) and not np.array_equal(ev, blink_events(60.0, seed=6))
+    gaps = np.diff(ev[:, 0])
+    assert gaps.min() >= 2.0 and gaps.max() <= 6.0 and 0.1 <= ev[:, 1].min() and ev[:, 1].max() <= 0.15
+    t = np.arange(1500) / 25.0
+    b = blink_curve(t, 25.0, ev)
+    for s, L in ev:  # every blink fully closes the lids in some frame and is short
+        k = (t > s - 0.05) & (t < s + L + 0.05)
+        assert b[k].max() > 0.95 and (b[k] > 0.5).sum() <= 3
+    g = gaze_track(t, seed=5)
+    assert g.shape == (1500, 2, 2) and np.abs(np.rad2deg(g)).max() <= 8.0 + 1e-6
+    assert 10 < (np.abs(np.diff(g[:, 0, 1])) > 0).sum() < 60   # saccades every 0.6-3 s
+
+
+def test_style_recovers_scaled_targets(arctic):
+    """Curves made with known per-viseme targets (jaw x1.6, 30 ms later) -> learn_style finds them."""
+    from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
+    from headgen.stages.animate.style import StyleObservation, learn_style
+    from headgen.stages.animate.visemes import viseme_table
+    _, ph = arctic
+    X0 = viseme_table()[0]
+    X = X0.copy()
+    X[:, J] *= 1.6
+    times = np.arange(80) / 25.0
+    true, _ = blend_visemes(VisemeTrack.from_segments(ph, lead_s=0.06), times, targets=X)
+    ob = StyleObservation(ph, np.ones(80), times, true.astype(np.float64), np.ones(80, bool))
+    st = learn_style([ob], ridge=1e-3)
+    assert st.lead_s == pytest.approx(0.06) and st.tau_scale == 1.0
+    pred, _ = blend_visemes(VisemeTrack.from_segments(ph, lead_s=st.lead_s), times, **st.blend_kwargs())
+    assert np.corrcoef(pred[:, J], true[:, J])[0, 1] > 0.99
+    assert pred[:, J].max() == pytest.approx(true[:, J].max(), rel=0.1)
+
+
+def test_train_tiny_audio_model(arctic, arctic_curves, tmp_path, one_torch_thread):
+    import torch
+
+    from headgen.io.audio import read_audio
+    from headgen.stages.animate.audio_model import (audio_features, load_audio_model, predict_mouth,
+                                                    save_audio_model, train_audio_model)
+    sp, c = arctic_curves
+    x, sr = read_audio(arctic[0], 16000)
+    f = audio_features(x, sr, 25, sp.n_frames)
+    torch.manual_seed(0)
+    net = train_audio_model([(f, c.arkit)], steps=150, width=16, seed=0)
+    save_audio_model(tmp_path / "m.pt", net)
+    y = predict_mouth(load_audio_model(tmp_path / "m.pt"), x, sr, 25, sp.n_frames, chunk_frames=30)
+    assert np.corrcoef(y[:, J], c.arkit[:, J])[0, 1] > 0.8     # fits its training utterance
+
+
+def _cli(capsys, *args):
+    """Run ``headgen`` in-process -> (exit code, stderr)."""
+    from headgen.cli import main
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr().err
+
+
+def test_cli_end_to_end(arctic, tmp_path, capsys):
+    from headgen.artifacts.animation import read_animation
+    from headgen.artifacts.livelink import read_livelink_csv
+    from headgen.io.video import probe_video
+    out = tmp_path / "o"
+    rc, err = _cli(capsys, "animate", arctic[0], "-o", out, "--phones",
+                   str(arctic[0]).replace(".wav", "_phone.lab"), "--size", 64, "--seed", 1)
+    assert rc == 0, err
+    a = read_animation(out / "animation.npz")
+    take = read_livelink_csv(out / "animation_arkit.csv")
+    np.testing.assert_allclose(take.arkit, a.arkit, atol=1e-6)
+    info = probe_video(out / "video.mp4")
+    assert info.has_audio and info.video_codec == "h264" and info.audio_codec == "aac"
+    assert info.n_frames == a.n_frames and abs(a.n_frames / 25.0 - 3.095) <= 1 / 25.0
+
+
+def test_cli_bad_audio(tmp_path, capsys):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00junk" * 10)
+    rc, err = _cli(capsys, "animate", bad, "-o", tmp_path / "o", "--no-video")
+    assert rc != 0 and "broken.wav" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    rc, err = _cli(capsys, "animate", empty, "-o", tmp_path / "o", "--no-video")
+    assert rc != 0 and "empty.wav" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "animation.npz").exists()
