@@ -16,4 +16,4 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 tests
 
 bench: setup
-	$(PY) bench/runner.py && $(PY) bench/models.py && $(PY) bench/splat.py --quick && $(PY) bench/render.py && $(PY) bench/pose.py && $(PY) bench/pose_known.py && $(PY) bench/fit.py
+	$(PY) bench/runner.py && $(PY) bench/models.py && $(PY) bench/splat.py --quick && $(PY) bench/render.py && $(PY) bench/pose.py && $(PY) bench/pose_smoothing.py && $(PY) bench/pose_known.py && $(PY) bench/fit.py
