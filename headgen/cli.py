@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "headgen.stages.pose.cli",   # headgen pose
     "headgen.stages.fit.cli",    # headgen fit
     "headgen.stages.animate.cli",  # headgen animate, headgen train-audio
+    "headgen.stages.talking_head.cli",  # headgen talking-head
     "headgen.demo",              # headgen demo
 ]
 

@@ -1,0 +1,104 @@
+"""The moving head of each frame, before it is blended into the still.
+
+- :class:`MeshHead` ("mesh" mode): the still itself carried by the fitted mesh (``warp.PhotoWarp``), flat
+  colours in the mouth interior. Cheap and exact at rest; the mouth interior is schematic.
+- :class:`AvatarHead` ("avatar" mode): the Gaussian avatar (``headgen.avatar``) rendered with the same
+  model inputs in the output view, colour-matched to the still once (on the skin at rest), over the
+  mesh-warped still (which shows through wherever the avatar is translucent), plus ``detail`` x the still's
+  residual over that rest composite, carried by the mesh (detail transfer: the photo's fine texture, which a
+  one-shot avatar blurs, moves with the face; the mouth interior - teeth, tongue - comes from the avatar).
+
+Both return ``(fg (B,H,W,3) float [0,1], alpha (B,H,W) float)`` for a batch of frames.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class MeshHead:
+    """The still warped by the mesh. background: (H,W,3) float [0,1] tensor in the output view."""
+
+    mode = "mesh"
+
+    def __init__(self, warp, background: torch.Tensor):
+        self.warp = warp
+        self.bg = background
+
+    def frames(self, inputs: dict, r: dict):
+        """Model inputs + the warp's raster of B frames -> (fg (B,H,W,3), alpha (B,H,W) ones)."""
+        fg = self.warp.sample(self.bg, r) * r["face"][..., None] + self.warp.interior(r)
+        return fg, torch.ones(fg.shape[:3], device=fg.device)
+
+
+class AvatarHead:
+    """A Gaussian avatar (folder with ``avatar_rig.npz``) rendered in the output view.
+
+    warp: the still's :class:`PhotoWarp` (same view); rest: model inputs of the still (batch 1);
+    background (H,W,3) float; detail: weight of the carried residual (0 = the avatar's own pixels only);
+    backend: splat backend. ``rest_rgb`` / ``gain`` / ``bias`` are kept for inspection."""
+
+    mode = "avatar"
+
+    def __init__(self, avatar_dir, warp, rest: dict, background: torch.Tensor, detail: float = 1.0,
+                 backend: str = "auto"):
+        from headgen.avatar import load_avatar, load_avatar_model
+        from headgen.errors import InputError
+
+        from headgen.stages.talking_head.blend import colour_transfer
+
+        dev = warp.dev
+        self.avatar = load_avatar(avatar_dir, device=dev)
+        if self.avatar.model != "ict":
+            raise InputError(f"{avatar_dir}: talking_head drives ICT avatars; this one is rigged to "
+                             f"{self.avatar.model!r}")
+        self.model = load_avatar_model(self.avatar, device=dev)
+        self.warp, self.bg, self.detail, self.backend = warp, background, float(detail), backend
+        rgb, alpha = self._render(rest)
+        self.rest_rgb, self.rest_alpha = rgb[0], alpha[0]
+        skin = warp.rest["skin"][0] & (alpha[0] > 0.95)
+        self.gain, self.bias = colour_transfer(rgb[0], background, _erode(skin, 3))
+        self.residual = None
+        fg_rest = self._over_mesh(rgb, alpha, warp.rest)[0]
+        self.residual = (background - fg_rest) * warp.rest["face"][0][..., None]
+
+    def _render(self, inputs: dict):
+        from headgen.avatar import render
+
+        kw = dict(inputs)
+        if self.avatar.shape is not None and self.avatar.shape.numel():
+            B = kw["expression"].shape[0]
+            kw["shape"] = self.avatar.shape.to(self.warp.dev)[None].expand(B, -1)
+        with torch.no_grad():
+            out = render(self.avatar, self.model, kw, self.warp.K, (self.warp.W, self.warp.H),
+                         backend=self.backend)
+        return out["rgb"], out["alpha"]
+
+    def _over_mesh(self, rgb: torch.Tensor, alpha: torch.Tensor, r: dict) -> torch.Tensor:
+        """The colour-matched avatar (rgb premultiplied by alpha, as rendered on black) over the mesh-warped
+        still, which fills the avatar's translucent gaps."""
+        base = self.warp.sample(self.bg, r) * r["face"][..., None] + self.warp.interior(r)
+        a = alpha[..., None]
+        return self.gain * rgb + a * self.bias + (1 - a) * base
+
+    def frames(self, inputs: dict, r: dict):
+        """Model inputs + the warp's raster of B frames -> (fg (B,H,W,3), alpha (B,H,W) ones): the avatar
+        over the warped still, plus ``detail`` x the carried residual."""
+        rgb, alpha = self._render(inputs)
+        fg = self._over_mesh(rgb, alpha, r)
+        if self.detail:
+            fg = fg + self.detail * self.warp.sample(self.residual, r) * r["face"][..., None]
+        return fg.clamp(0, 1), torch.ones(fg.shape[:3], device=fg.device)
+
+
+def _erode(mask: torch.Tensor, px: int) -> torch.Tensor:
+    """(H,W) bool eroded by a (2px+1)^2 square."""
+    if px <= 0:
+        return mask
+    m = (~mask).float()[None, None]
+    return ~(torch.nn.functional.max_pool2d(m, 2 * px + 1, stride=1, padding=px)[0, 0] > 0)
+
+
+def to_float_image(img: np.ndarray, device) -> torch.Tensor:
+    """(H,W,3) uint8 -> float tensor [0,1] on ``device``."""
+    return torch.as_tensor(np.ascontiguousarray(img), device=device).float() / 255.0
