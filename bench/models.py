@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from headgen.models import load_head_model
-from headgen.models.flame import write_random_flame_folder
+from headgen.testing.flame import write_random_flame_folder
 
 
 def _rate(fn, batch: int, seconds: float) -> float:

@@ -3,7 +3,7 @@
 Usage: ``python bench/pose_known.py [--grid-textures 3] [--out bench/results/pose_known_cpu.md]``.
 
 The ICT head is textured from each frontal sample photo (and from the first frame of GRID clips),
-rendered at the 27 poses of ``headgen.stages.pose.known_pose.KNOWN_POSES`` and run through
+rendered at the 27 poses of ``headgen.testing.known_pose.KNOWN_POSES`` and run through
 MediaPipe once (image mode, as ``headgen pose`` on images). The landmarks are then solved with
 several variants of the pose solver, so the variants meet identical landmarks:
 
@@ -79,7 +79,7 @@ def collect(n_grid: int, n_jitter: int) -> dict:
     from headgen.assets import sample_videos
     from headgen.io.video import read_video
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
-    from headgen.stages.pose import known_pose
+    from headgen.testing import known_pose
     from headgen.stages.pose.run import PoseOptions, camera_matrix
 
     K = camera_matrix(known_pose.RENDER_SIZE, known_pose.RENDER_SIZE, PoseOptions(fov=known_pose.RENDER_FOV))
@@ -109,7 +109,7 @@ def collect(n_grid: int, n_jitter: int) -> dict:
 
 def evaluate(make, data) -> dict:
     """Scores of one solver variant on the collected landmarks."""
-    from headgen.stages.pose import known_pose
+    from headgen.testing import known_pose
     from headgen.stages.pose.run import PoseOptions, camera_matrix
 
     solver = make(data["K"])

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 from headgen.splat import rasterize  # noqa: E402
 from headgen.splat.backends import gsplat_available  # noqa: E402
-from headgen.splat.scenes import random_scene  # noqa: E402
+from headgen.testing.scenes import random_scene  # noqa: E402
 
 PARAMS = ("means", "quats", "scales", "opacities", "colors_or_sh")
 SCALE_RANGE = (0.001, 0.006)

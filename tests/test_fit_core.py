@@ -276,7 +276,7 @@ def test_flame_path_fits_jaw_through_forward():
     """A skinned model (random FLAME-format file): non-linear jaw fitted per frame through the model
     forward, partial 468 embedding (NaN rows ignored), no z for the init (planar lift)."""
     from headgen.models import load_head_model
-    from headgen.models.flame import write_random_flame_folder
+    from headgen.testing.flame import write_random_flame_folder
     from headgen.stages.fit.basis import ForwardLandmarks
     from headgen.stages.fit.optimize import config_for_model
     import tempfile
@@ -317,7 +317,7 @@ def test_fit_without_a_468_embedding_uses_the_68_landmarks():
     from pathlib import Path
 
     from headgen.models import load_head_model
-    from headgen.models.flame import write_random_flame_folder
+    from headgen.testing.flame import write_random_flame_folder
     from headgen.stages.fit.optimize import config_for_model
 
     d = Path(tempfile.mkdtemp())

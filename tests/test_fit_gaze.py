@@ -77,7 +77,7 @@ def test_gaze_on_rendered_heads_with_known_eye_rotations(tmp_path):
     from headgen.io.images import write_image
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
     from headgen.stages.fit.fitting import fit_media
-    from headgen.stages.fit.stage import FitParams
+    from headgen.stages.fit.params import FitParams
 
     parts = ["face", "head_and_neck", "mouth_socket", "eye_socket_left", "eye_socket_right", "eyeball_left",
              "eyeball_right", "teeth"]
@@ -116,7 +116,7 @@ def test_gaze_cli_artifacts(tmp_path, grid_clip):
 
 def test_flame_eye_joints_give_a_rig_and_gaze_is_recovered(tmp_path):
     """FLAME-format file written by the test: the eyeballs are the vertices skinned to joints 3/4."""
-    from headgen.models.flame import write_random_flame_folder
+    from headgen.testing.flame import write_random_flame_folder
 
     path = write_random_flame_folder(tmp_path / "flame", seed=5)
     model = load_head_model("flame", path=path)

@@ -129,7 +129,7 @@ def test_transfer_recovers_random_mixing(ict, tmp_path):
 
 
 def test_transfer_onto_flame_format_model(tmp_path, monkeypatch):
-    from headgen.models.flame import write_random_flame_folder
+    from headgen.testing.flame import write_random_flame_folder
     monkeypatch.setenv("HEADGEN_CACHE", str(tmp_path / "cache"))
     path = write_random_flame_folder(tmp_path / "flame", seed=0, n_shape=20, n_expression=30, subdivisions=2)
     flame = load_head_model("flame", path=path)

@@ -7,7 +7,8 @@ import torch
 
 from headgen.errors import InputError
 from headgen.models import load_head_model
-from headgen.models.flame import FLAME, write_random_flame_folder
+from headgen.models.flame import FLAME
+from headgen.testing.flame import write_random_flame_folder
 
 smplx = pytest.importorskip("smplx")
 

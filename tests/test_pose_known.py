@@ -15,7 +15,7 @@ canonical face is another head shape. The test holds |yaw| <= 45 to 3 degrees an
 
 Texture: the photo (codait_luciano) is projected onto the ICT neutral face after aligning ICT's
 68 landmarks to MediaPipe's 68 on the photo (PnP), giving per-vertex colours
-(``headgen.stages.pose.known_pose``). ICT's model frame and MediaPipe's canonical face disagree on
+(``headgen.testing.known_pose``). ICT's model frame and MediaPipe's canonical face disagree on
 "frontal" by a constant rotation (a few degrees of pitch); it is measured on the frontal render and
 removed (angles are compared as rotations relative to it).
 """
@@ -29,7 +29,7 @@ from headgen.assets import AssetMissingError, sample_faces  # noqa: E402
 from headgen.geometry.headpose import ypr_to_rotation  # noqa: E402
 from headgen.io.images import read_image  # noqa: E402
 from headgen.landmarks.mediapipe_backend import FaceLandmarker  # noqa: E402
-from headgen.stages.pose import known_pose  # noqa: E402
+from headgen.testing import known_pose  # noqa: E402
 from headgen.stages.pose.estimator import HeadPoseEstimator  # noqa: E402
 from headgen.stages.pose.run import PoseOptions, camera_matrix  # noqa: E402
 

@@ -4,7 +4,7 @@ import torch
 
 from headgen.errors import InputError
 from headgen.splat import rasterize
-from headgen.splat.scenes import random_scene
+from headgen.testing.scenes import random_scene
 
 BACKENDS = ["cpu", "torch"] + (["cuda"] if torch.cuda.is_available() else [])
 PARAMS = ("means", "quats", "scales", "opacities", "colors_or_sh")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from headgen.splat import rasterize
-from headgen.splat.scenes import random_scene
+from headgen.testing.scenes import random_scene
 
 
 def _tiny(seed, sh):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from headgen.splat import rasterize
-from headgen.splat.scenes import random_scene
+from headgen.testing.scenes import random_scene
 
 PARAMS = ("means", "quats", "scales", "opacities", "colors_or_sh")
 

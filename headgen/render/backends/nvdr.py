@@ -24,7 +24,7 @@ def raster(verts_screen: torch.Tensor, faces: torch.Tensor, height: int, width: 
         import nvdiffrast.torch as dr
     except ImportError as e:
         raise MissingDependencyError(f"the nvdiffrast rasteriser backend needs nvdiffrast (pip install git+https://github.com/NVlabs/nvdiffrast; CUDA): {e}") from e
-    from headgen.render.raster import barycentrics_from_ids
+    from headgen.render.barycentric import barycentrics_from_ids
 
     dev = verts_screen.device
     if dev not in _ctx:

@@ -29,7 +29,7 @@ def raster(verts_screen: torch.Tensor, faces: torch.Tensor, height: int, width: 
     from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
     from pytorch3d.structures import Meshes
 
-    from headgen.render.raster import barycentrics_from_ids
+    from headgen.render.barycentric import barycentrics_from_ids
 
     B = verts_screen.shape[0]
     ndc = screen_to_ndc(verts_screen.float(), height, width)

@@ -13,7 +13,7 @@ def _edge(ax, ay, bx, by, px, py):
 def raster(verts_screen: torch.Tensor, faces: torch.Tensor, height: int, width: int, znear: float,
            chunk: int = 1 << 22):
     """Backend function (see headgen.render.backends)."""
-    from headgen.render.raster import barycentrics_from_ids
+    from headgen.render.barycentric import barycentrics_from_ids
 
     vs = verts_screen.float()
     B, V, _ = vs.shape

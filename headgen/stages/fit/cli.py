@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from headgen.pipeline.params import build_params, option
-from headgen.stages.fit.stage import FitParams as P
+from headgen.stages.fit.params import FitParams as P
 
 
 def fit_command(

@@ -37,7 +37,7 @@ from headgen.errors import InputError
 from headgen.geometry.rig import Camera, default_camera, load_cameras
 from headgen.io.atomic import write_json_atomic
 from headgen.io.media import Media, folder_media
-from headgen.stages.fit.stage import FitParams
+from headgen.stages.fit.params import FitParams
 from headgen.stages.fit.tracks import Track, detect_track, track_from_pose
 
 

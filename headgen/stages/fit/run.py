@@ -7,7 +7,7 @@ from typing import Optional
 
 from headgen.stages.fit.fitting import FitRunResult, load_model  # noqa: F401
 from headgen.stages.fit.fitting import fit_media as _fit_media
-from headgen.stages.fit.stage import FitParams
+from headgen.stages.fit.params import FitParams
 from headgen.stages.fit.tracks import Track, detect_track, track_from_pose  # noqa: F401
 
 

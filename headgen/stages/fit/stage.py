@@ -6,36 +6,16 @@ Inputs: ``media`` (video or image; a folder of per-camera media with ``cameras``
 Outputs: ``fit.npz`` (schema in ``headgen.artifacts.fit``), ``fit_metrics.json``, ``fit_overlay.mp4``
 (schemas in ``headgen.stages.fit.fitting``).
 
-:class:`FitParams` is the one declaration of the fit's options: the pipeline validates a node's
-``params`` through it and ``headgen fit`` builds it from its command-line options.
+:class:`FitParams` (``headgen.stages.fit.params``) is the one declaration of the fit's options: the
+pipeline validates a node's ``params`` through it and ``headgen fit`` builds it from its options.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
-
-import pydantic
-from pydantic import Field
 
 from headgen.device import wants_gpu
-from headgen.geometry.conventions import DEFAULT_FOV_DEG
 from headgen.pipeline.stage import Stage, StageContext
-
-
-class FitParams(pydantic.BaseModel):
-    """Options of a fit (each field's description is its help text, also on ``headgen fit``)."""
-    model_config = pydantic.ConfigDict(extra="forbid")
-    model: Literal["ict", "flame"] = Field("ict", description="Head model: ict (shipped) or flame (needs --flame).")
-    flame_path: Optional[str] = Field(None, description="FLAME 2020/2023 generic_model.pkl (or its folder).")
-    photometric: bool = Field(False, description="Add a photometric term through the differentiable renderer.")
-    gaze: bool = Field(False, description="Also fit eyeball rotations to MediaPipe's iris centres.")
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu or cuda.")
-    fit_focal: bool = Field(False, description="Also optimise the focal length.")
-    fov: float = Field(DEFAULT_FOV_DEG, gt=1.0, lt=179.0,
-                       description="Assumed field of view, degrees across the longer side (without calibration).")
-    iters_rigid: Optional[int] = Field(None, ge=0, description="Rigid optimisation steps (default: the model's).")
-    iters_full: Optional[int] = Field(None, ge=0, description="Full optimisation steps (default: the model's).")
-    max_frames: Optional[int] = Field(None, ge=1, description="Frames per input (default all).")
+from headgen.stages.fit.params import FitParams
 
 
 class FitStage(Stage):

@@ -2,6 +2,6 @@
 
 Modules: ``solver`` (Procrustes + PnP + depth prior), ``smoothing`` (One-Euro per track),
 ``estimator`` (per-frame pipeline), ``sources`` (input expansion), ``viz`` (drawing), ``run``
-(pose.json writer; schema in its docstring), ``stage`` (PoseStage), ``cli`` (``headgen pose``),
-``known_pose`` (the known-pose render harness of the accuracy test and bench).
+(pose.json writer; schema in its docstring), ``stage`` (PoseStage), ``cli`` (``headgen pose``).
+The known-pose render harness of the accuracy test and bench is ``headgen.testing.known_pose``.
 """
