@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "headgen.assets.cli",        # headgen assets ...
     "headgen.stages.pose.cli",   # headgen pose
     "headgen.stages.fit.cli",    # headgen fit
+    "headgen.stages.avatar.cli",  # headgen avatar
     "headgen.stages.animate.cli",  # headgen animate, headgen train-audio
     "headgen.stages.talking_head.cli",  # headgen talking-head
     "headgen.demo",              # headgen demo

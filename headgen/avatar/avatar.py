@@ -131,15 +131,16 @@ def triangle_areas(vertices: Tensor, faces: Tensor) -> Tensor:
 
 
 def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = None, n_gaussians: int | None = None,
-                 face_mask: Tensor | None = None, colors: Tensor | None = None, sh_degree: int = 0,
-                 opacity: float = 0.9, flatness: float = 0.3, seed: int = 0) -> Avatar:
+                 face_mask: Tensor | None = None, face_weights: Tensor | None = None, colors: Tensor | None = None,
+                 sh_degree: int = 0, opacity: float = 0.9, flatness: float = 0.3, seed: int = 0) -> Avatar:
     """Seed an avatar on ``model``'s mesh.
 
     vertices (V,3): the mesh to seed on (model frame; default the model with ``shape`` at neutral expression).
-    n_gaussians: Gaussians spread over the triangles in proportion to their area with at least one per
-    triangle (default: exactly one per triangle at its centroid). face_mask (F,) bool: only those triangles.
-    colors: None (mid grey), (3,) or (F,3) per-triangle RGB in [0, 1] for the seeds. The seeds are flat discs
-    (normal std-dev ``flatness`` x tangential) whose size covers their share of the triangle.
+    n_gaussians: None = exactly one Gaussian per triangle at its centroid; otherwise that many Gaussians at
+    uniform random points, spread in proportion to triangle area x ``face_weights`` (F,) (a density per
+    triangle, default 1; with n_gaussians >= F every triangle gets at least one). face_mask (F,) bool: only
+    those triangles. colors: None (mid grey), (3,) or (F,3) per-triangle RGB in [0, 1]. The seeds are flat
+    discs (normal std-dev ``flatness`` x tangential) sized to cover their share of the surface.
     -> :class:`Avatar` (tensors on the model's device, float32).
     """
     dev = model.device
@@ -148,28 +149,36 @@ def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = N
         shape = torch.as_tensor(shape, dtype=torch.float32, device=dev).reshape(-1)
     if vertices is None:
         with torch.no_grad():
-            vertices = model(shape=None if shape is None else shape[None]).vertices[0]
+            vertices = model(shape=None if shape is None or not shape.numel() else shape[None]).vertices[0]
     vertices = torch.as_tensor(vertices, dtype=torch.float32, device=dev)
     F = faces.shape[0]
     fm = torch.ones(F, dtype=torch.bool, device=dev) if face_mask is None else torch.as_tensor(face_mask, device=dev).bool()
     ids = torch.nonzero(fm).flatten()
     if ids.numel() == 0:
         raise InputError("build_avatar: no triangles selected")
-    area = triangle_areas(vertices, faces)[ids]
+    area = triangle_areas(vertices, faces)[ids].clamp_min(1e-14)
+    dens = torch.ones_like(area) if face_weights is None else \
+        torch.as_tensor(face_weights, dtype=torch.float32, device=dev)[ids].clamp_min(1e-6)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    if n_gaussians is None or n_gaussians <= ids.numel():
+    cen, R, k = triangle_frames(vertices, faces)
+    if n_gaussians is None:
         counts = torch.ones(ids.numel(), dtype=torch.long)
+        share = area.cpu()
     else:
-        extra = n_gaussians - ids.numel()
-        w = (area / area.sum()).cpu().double()
-        counts = 1 + torch.floor(w * extra).long()
+        n_gaussians = int(n_gaussians)
+        w = (area * dens / (area * dens).sum()).cpu().double()
+        base = 1 if n_gaussians >= ids.numel() else 0
+        counts = torch.full((ids.numel(),), base, dtype=torch.long)
+        rem = n_gaussians - int(counts.sum())
+        counts += torch.floor(w * rem).long()
         rem = n_gaussians - int(counts.sum())
         if rem > 0:
             counts += torch.bincount(torch.multinomial(w, rem, replacement=True, generator=g), minlength=len(counts))
+        # surface per Gaussian at this triangle's density
+        share = ((area * dens).sum() / n_gaussians / dens).cpu()
     binding = torch.repeat_interleave(ids.cpu(), counts).to(dev)
     N = binding.numel()
-    cen, R, k = triangle_frames(vertices, faces)
-    if n_gaussians is None or n_gaussians <= ids.numel():
+    if n_gaussians is None:
         pts = cen[binding]
     else:   # uniform random points inside each triangle
         u = torch.rand(N, 2, generator=g).to(dev)
@@ -178,9 +187,8 @@ def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = N
         tri = vertices[faces[binding]]
         pts = tri[:, 0] + u[:, :1] * (tri[:, 1] - tri[:, 0]) + u[:, 1:] * (tri[:, 2] - tri[:, 0])
     offsets = to_local(pts, cen[binding], R[binding], k[binding])
-    cnt = counts.to(dev).float()
-    share = torch.sqrt(area.clamp_min(1e-14) / cnt)                  # side of each seed's patch (m)
-    tang = (0.6 * share / k[ids].clamp_min(1e-9)).clamp(1e-3, 10.0)  # in triangle-size units
+    side = 0.6 * torch.sqrt(share).to(dev)                          # std-dev covering each seed's patch (m)
+    tang = (side / k[ids].clamp_min(1e-9)).clamp(1e-3, 20.0)        # in triangle-size units
     tang = torch.repeat_interleave(tang.cpu(), counts).to(dev)
     log_scales = torch.log(torch.stack([tang, tang, tang * flatness], -1))
     rotations = torch.zeros(N, 4, device=dev)
@@ -200,10 +208,12 @@ def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = N
                   shape=shape, neutral_vertices=vertices.detach().clone())
 
 
-def deform(avatar: Avatar, vertices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def deform(avatar: Avatar, vertices: Tensor, rotation_grad: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """Gaussians of ``avatar`` on a posed mesh: vertices (B,V,3) (or (V,3)) in any frame ->
     means (B,N,3) (same frame), quats (B,N,4) unit wxyz, scales (B,N,3) std-devs (same units as vertices).
-    Pure batched torch; differentiable in the vertices and in the avatar's parameters."""
+    Pure batched torch; differentiable in the avatar's parameters and, for means and scales, in the vertices
+    (the triangles' rotations reach the quaternions without a gradient unless ``rotation_grad``: the matrix
+    to quaternion conversion of every Gaussian costs more than the rest of the deformation on a CPU)."""
     squeeze = vertices.dim() == 2
     if squeeze:
         vertices = vertices[None]
@@ -212,7 +222,9 @@ def deform(avatar: Avatar, vertices: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     cen, R, k = triangle_frames(vertices, faces[used])  # frames of each Gaussian's triangle (B,N,...)
     means = cen + k[..., None] * torch.einsum("bnij,nj->bni", R, avatar.offsets)
     q_local = torch.nn.functional.normalize(avatar.rotations, dim=-1)
-    quats = quat_multiply(frame_quaternions(R), q_local)  # (B,N,4) x (N,4) broadcasts
+    with torch.set_grad_enabled(rotation_grad and torch.is_grad_enabled()):
+        q_tri = frame_quaternions(R if rotation_grad else R.detach())
+    quats = quat_multiply(q_tri, q_local)  # (B,N,4) x (N,4) broadcasts
     scales = torch.exp(avatar.log_scales) * k[..., None]
     if squeeze:
         return means[0], quats[0], scales[0]

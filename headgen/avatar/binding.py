@@ -13,6 +13,7 @@ from torch import Tensor
 
 from headgen.geometry.rotations import matrix_to_quaternion
 
+
 EPS = 1e-12
 
 
@@ -45,8 +46,7 @@ def quat_multiply(a: Tensor, b: Tensor) -> Tensor:
 
 
 def frame_quaternions(R: Tensor) -> Tensor:
-    """Rotation matrices (..., 3, 3) -> unit quaternions wxyz (...). Frames built from nearly degenerate
-    triangles may be slightly non-orthonormal; the result is normalised either way."""
+    """Rotation matrices (..., 3, 3) -> unit quaternions wxyz (..., 4) (Shepperd's method, w >= 0)."""
     return matrix_to_quaternion(R)
 
 

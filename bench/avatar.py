@@ -1,0 +1,181 @@
+"""Gaussian avatars on the GRID clips (issue 13 protocol): hold out frames 35-54, train on the other 55, compare
+with the retrieval and textured-mesh baselines in the same run on the same pixels; one-shot from frame 0 vs
+copying frame 0; training time, render speed at 512x512, peak memory.
+
+    python bench/avatar.py [--iterations 600] [--clips N] [--device cpu] [--out bench/results/avatar_cpu]
+
+Each clip runs in its own subprocess (peak memory per clip; a finished clip's JSON in bench/cache/avatar/ is
+reused when the bench is restarted with the same settings). Fits come from the pose -> fit pipeline
+(configs/fit.yaml), cached in bench/cache/avatar/<clip>/fit_run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "bench" / "cache" / "avatar"
+HOLDOUT = "35:55"
+
+
+def render_fps(out: Path, fit: Path, device: str, n: int = 20) -> float:
+    """Frames/s of rendering the trained avatar at 512x512 (the fit's pose of frame 0, camera framing the head;
+    forward only, after one warm-up frame)."""
+    import numpy as np
+    import torch
+
+    from headgen.artifacts.fit import read_fit
+    from headgen.avatar import load_avatar, load_avatar_model, render
+    from headgen.models.sequence import fit_tensors, frame_inputs
+
+    dev = torch.device(device)
+    av = load_avatar(out, device=dev)
+    model = load_avatar_model(av, device=dev)
+    fit = read_fit(fit)
+    p = fit_tensors(fit, device=dev)
+    kw = frame_inputs(p["shape"], p["expression"], p["extra"], torch.arange(1, device=dev), p["rotation"], p["translation"])
+    K = torch.as_tensor(np.asarray(fit.K), dtype=torch.float32, device=dev).clone()
+    w, h = (int(v) for v in fit.image_size)
+    s = 512 / max(w, h) * 1.6                      # zoom so the head fills a good part of the frame
+    K[:2] *= s
+    with torch.no_grad():
+        c = torch.as_tensor(np.nanmean(np.asarray(fit.landmarks468_2d_fit)[0], 0) if fit.landmarks468_2d_fit is not None
+                            else [w / 2, h / 2], dtype=torch.float32, device=dev) * s
+        K[0, 2] += 256 - c[0]
+        K[1, 2] += 256 - c[1]
+        render(av, model, kw, K, (512, 512))
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(n):
+            render(av, model, kw, K, (512, 512))
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+    return n / (time.perf_counter() - t)
+
+
+def one_clip(name: str, iterations: int, device: str, one_shot_iterations: int | None) -> dict:
+    """Fit (cached), train + evaluate (video), one-shot + evaluate, render fps -> result dict."""
+    from headgen.assets import resolve
+    from headgen.stages.avatar.cli import run_fit_pipeline
+    from headgen.stages.avatar.run import AvatarOptions, run_avatar
+
+    clip = resolve(f"video/{name}")
+    work = CACHE / Path(name).stem
+    t = time.perf_counter()
+    fit = run_fit_pipeline(clip, work / "fit_run")
+    fit_s = time.perf_counter() - t
+    log = lambda m: print(f"[{Path(name).stem}] {m}", flush=True)
+    mv = run_avatar(clip, fit, work / "video", AvatarOptions(iterations=iterations, holdout=HOLDOUT, device=device),
+                    log=log)
+    fps = render_fps(work / "video", fit, "cuda" if device == "cuda" else "cpu")
+    mo = run_avatar(clip, fit, work / "one_shot", AvatarOptions(iterations=one_shot_iterations, holdout=HOLDOUT,
+                                                                 one_shot=True, device=device), log=log)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    keep = lambda m: {k: m[k] for k in ("train_seconds", "total_seconds", "iterations", "n_gaussians", "heldout",
+                                        "retrieval_frames", "train_frames", "goals")}
+    return dict(clip=name, fit_seconds=round(fit_s, 2), video=keep(mv), one_shot=keep(mo), render_fps_512=round(fps, 1),
+                peak_memory_mb=round(peak_mb))
+
+
+def _r(x, nd=2):
+    return "n/a" if x is None else f"{x:.{nd}f}"
+
+
+def write_report(results: list[dict], out: Path, args) -> None:
+    """bench results -> OUT.json + OUT.md (per-clip table, goals, baselines)."""
+    from headgen.io.atomic import write_json_atomic, write_text_atomic
+
+    def strip(h):   # drop per-frame lists from the JSON copy
+        return {n: {r: {k: v for k, v in d.items() if k != "per_frame"} for r, d in m.items()} for n, m in h.items()}
+    slim = []
+    for r in results:
+        s = json.loads(json.dumps(r))
+        for mode in ("video", "one_shot"):
+            s[mode]["heldout"] = strip(s[mode]["heldout"])
+        slim.append(s)
+    write_json_atomic(out.with_suffix(".json"), dict(settings=vars(args), holdout=HOLDOUT, clips=slim), indent=1)
+    L = [f"# Gaussian avatars on the GRID clips ({args.device}, {os.cpu_count()} CPU cores visible, shared)", "",
+         f"Protocol (issue 13): hold out frames 35-54, train on the other 55 frames ({args.iterations} iterations); "
+         "baselines computed in the same run on the same pixels. Face box = tight box of the real frame's MediaPipe 468 "
+         "landmarks; mouth box = lip landmarks' box enlarged 30 %. PSNR in dB.", "",
+         "| clip | train s | iters | Gaussians | face PSNR avatar | retrieval | textured mesh | avatar - retrieval | "
+         "mouth PSNR avatar | retrieval | textured mesh | face SSIM avatar / retr. | face LPIPS avatar / retr. | "
+         "full PSNR avatar / retr. | goals (face +1 dB, mouth >) |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    oks = []
+    for r in results:
+        h = r["video"]["heldout"]
+        a, rt, tm = h["avatar"], h["retrieval"], h["textured_mesh"]
+        ok1 = a["face"]["psnr"] >= rt["face"]["psnr"] + 1.0
+        ok2 = a["mouth"]["psnr"] > rt["mouth"]["psnr"]
+        oks.append((ok1, ok2))
+        L.append(f"| {Path(r['clip']).stem} | {r['video']['train_seconds']:.0f} | {r['video']['iterations']} | "
+                 f"{r['video']['n_gaussians']} | {_r(a['face']['psnr'])} | {_r(rt['face']['psnr'])} | {_r(tm['face']['psnr'])} | "
+                 f"{a['face']['psnr'] - rt['face']['psnr']:+.2f} | {_r(a['mouth']['psnr'])} | {_r(rt['mouth']['psnr'])} | "
+                 f"{_r(tm['mouth']['psnr'])} | {_r(a['face']['ssim'], 3)} / {_r(rt['face']['ssim'], 3)} | "
+                 f"{_r(a['face']['lpips'], 3)} / {_r(rt['face']['lpips'], 3)} | {_r(a['full']['psnr'])} / {_r(rt['full']['psnr'])} | "
+                 f"{'pass' if ok1 else 'MISS'} / {'pass' if ok2 else 'MISS'} |")
+    L += ["", f"Face goal met on {sum(o[0] for o in oks)}/{len(oks)} clips, mouth goal on {sum(o[1] for o in oks)}/{len(oks)}.",
+          "", "One-shot (built from frame 0 alone, driven by the clip's fit on frames 35-54) vs copying frame 0:", "",
+          "| clip | build s | face PSNR one-shot | copy frame 0 | difference (goal >= +2 dB) | mouth PSNR one-shot | copy frame 0 | "
+          "face LPIPS one-shot / copy |", "|---|---|---|---|---|---|---|---|"]
+    n2 = 0
+    for r in results:
+        h = r["one_shot"]["heldout"]
+        a, c = h["avatar"], h["retrieval"]
+        d = a["face"]["psnr"] - c["face"]["psnr"]
+        n2 += d >= 2.0
+        L.append(f"| {Path(r['clip']).stem} | {r['one_shot']['total_seconds']:.0f} | {_r(a['face']['psnr'])} | "
+                 f"{_r(c['face']['psnr'])} | {d:+.2f} {'pass' if d >= 2 else 'MISS'} | {_r(a['mouth']['psnr'])} | "
+                 f"{_r(c['mouth']['psnr'])} | {_r(a['face']['lpips'], 3)} / {_r(c['face']['lpips'], 3)} |")
+    L += ["", f"One-shot goal met on {n2}/{len(results)} clips.", "",
+          "| clip | render fps 512x512 | peak memory MB (process) | fit s |", "|---|---|---|---|"]
+    for r in results:
+        L.append(f"| {Path(r['clip']).stem} | {r['render_fps_512']} | {r['peak_memory_mb']} | {r['fit_seconds']} |")
+    write_text_atomic(out.with_suffix(".md"), "\n".join(L) + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iterations", type=int, default=600)
+    ap.add_argument("--one-shot-iterations", type=int, default=None)
+    ap.add_argument("--clips", type=int, default=8)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "avatar_cpu"))
+    ap.add_argument("--clip", default=None, help=argparse.SUPPRESS)    # worker mode
+    ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.clip:
+        r = one_clip(args.clip, args.iterations, args.device, args.one_shot_iterations)
+        Path(args.result).write_text(json.dumps(r))
+        return 0
+    from headgen.assets import sample_videos
+
+    clips = [Path(p).name for p in sample_videos()][: args.clips]
+    results = []
+    for name in clips:
+        res = CACHE / f"{Path(name).stem}_{args.device}_{args.iterations}_{args.one_shot_iterations}.json"
+        if not res.exists():
+            res.parent.mkdir(parents=True, exist_ok=True)
+            t = time.perf_counter()
+            rc = subprocess.call([sys.executable, __file__, "--clip", name, "--result", str(res), "--iterations",
+                                  str(args.iterations), "--device", args.device]
+                                 + (["--one-shot-iterations", str(args.one_shot_iterations)]
+                                    if args.one_shot_iterations else []))
+            print(f"{name}: rc {rc} in {time.perf_counter() - t:.0f} s", flush=True)
+            if rc != 0 or not res.exists():
+                continue
+        results.append(json.loads(res.read_text()))
+        write_report(results, Path(args.out), args)      # the report grows clip by clip
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Seed colours of an avatar's triangles from one photo: what the photo sees, then the mirror image of what
+it sees (faces are nearly symmetric), defaults for the mouth interior and the eyes, then neighbour diffusion
+and the median skin colour for what is still unknown."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: colours (RGB [0,1]) of the model's inner parts where the photo does not show them
+PART_DEFAULTS = {
+    "teeth": (0.86, 0.82, 0.74),
+    "gums_and_tongue": (0.62, 0.28, 0.28),
+    "mouth_socket": (0.22, 0.07, 0.07),     # dark cavity
+    "eyeball_left": (0.85, 0.82, 0.78),
+    "eyeball_right": (0.85, 0.82, 0.78),
+    "iris_left": (0.20, 0.14, 0.10),
+    "iris_right": (0.20, 0.14, 0.10),
+}
+
+
+def triangle_parts(model) -> np.ndarray:
+    """(F,) object array: the component (ICT part, or "iris_*") each triangle belongs to ("" unknown)."""
+    faces = model.faces.cpu().numpy()
+    comp = np.full(model.num_vertices, "", dtype=object)
+    names = list(getattr(model, "components", [])) + ["iris_left", "iris_right"]
+    for c in names:
+        if c in model.regions:
+            comp[model.regions[c].cpu().numpy()] = c
+    return comp[faces[:, 0]]
+
+
+def mirror_triangles(model) -> np.ndarray:
+    """(F,) id of the triangle nearest to each triangle's mirror image (x -> -x) on the neutral mesh."""
+    from scipy.spatial import cKDTree
+
+    with torch.no_grad():
+        v = model.neutral().vertices[0].cpu().numpy()
+    c = v[model.faces.cpu().numpy()].mean(1)
+    m = c * np.array([-1.0, 1.0, 1.0])
+    return cKDTree(c).query(m)[1]
+
+
+def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: torch.Tensor,
+                         diffuse_iters: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-triangle colours from one view: verts_cam (V,3) camera frame, image (H,W,3) uint8, K (3,3)
+    -> (colors (F,3) float [0,1], seen (F,) bool: triangles the photo shows)."""
+    from headgen.render.raster import rasterize
+
+    H, W = image.shape[:2]
+    faces = model.faces.long().cpu()
+    F = faces.shape[0]
+    with torch.no_grad():
+        r = rasterize(verts_cam[None].float().cpu(), faces, K.float().cpu(), H, W)
+    tid = r.tri_id[0].reshape(-1)
+    img = torch.as_tensor(image, dtype=torch.float32).reshape(-1, 3) / 255.0
+    sel = tid >= 0
+    s = torch.zeros(F, 3).index_add_(0, tid[sel], img[sel])
+    n = torch.zeros(F).index_add_(0, tid[sel], torch.ones(int(sel.sum())))
+    col = s / n.clamp_min(1)[:, None]
+    seen = n > 0
+    known = seen.clone()
+    parts = triangle_parts(model)
+    for p, rgb in PART_DEFAULTS.items():
+        m = torch.as_tensor(parts == p) & ~seen
+        col[m] = torch.tensor(rgb)
+        known |= m
+    mir = torch.as_tensor(mirror_triangles(model))
+    use = ~known & known[mir]
+    col[use] = col[mir[use]]
+    known |= use
+    # diffusion over shared vertices for the remaining (e.g. the back of the head)
+    V = model.num_vertices
+    fl = faces.reshape(-1)
+    for _ in range(diffuse_iters):
+        if bool(known.all()):
+            break
+        kf = known.float().repeat_interleave(3)
+        vs = torch.zeros(V, 3).index_add_(0, fl, col.repeat_interleave(3, 0) * kf[:, None])
+        vn = torch.zeros(V).index_add_(0, fl, kf)
+        vk = vn > 0
+        vc = vs / vn.clamp_min(1)[:, None]
+        fk = vk[faces].float()
+        cnt = fk.sum(1)
+        new = ~known & (cnt > 0)
+        col[new] = (vc[faces] * fk[..., None]).sum(1)[new] / cnt[new][:, None]
+        known |= new
+    skin = torch.as_tensor(parts == "face") & seen
+    fallback = col[skin].median(0).values if bool(skin.any()) else torch.tensor([0.7, 0.55, 0.45])
+    col[~known] = fallback
+    return col.clamp(0, 1), seen

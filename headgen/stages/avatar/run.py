@@ -1,0 +1,252 @@
+"""The avatar stage's core: media + fit.npz -> OUT/avatar.ply, OUT/avatar_rig.npz, OUT/avatar_metrics.json,
+OUT/eval/ (callable from Python without the runner).
+
+``avatar_metrics.json``::
+
+    {"mode": "video" | "one_shot", "media", "fit", "image_size": [w, h], "train_frames": [...],
+     "heldout_frames": [...], "train_seconds", "iterations", "n_gaussians", "total_seconds", "device",
+     "crop": [x0, y0, x1, y1], "densify": [...],
+     "heldout": {"avatar" | "retrieval" | "textured_mesh": {"full" | "face" | "mouth":
+                 {"psnr", "ssim", "lpips", "per_frame": {...}}}} or null,
+     "retrieval_frames": [...], "train_view": {region metrics of the avatar on its training frame(s)},
+     "regions": {...how the boxes are made...}}
+
+In one-shot mode (a photo, or ``one_shot`` on a video: trained on the first valid frame outside the hold-out)
+the retrieval baseline has a single training frame, i.e. it is "copy the training frame".
+``eval/frame_XXXXX.png``: the avatar's render of every held-out frame at native size (the training view for
+a photo or a run without hold-out); ``eval/side_by_side.mp4``: real | render (a photo: the photo | a short
+mouth-opening, head-turning animation of the avatar).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headgen.errors import InputError
+from headgen.stages.avatar.train import TrainOptions
+
+
+@dataclass
+class AvatarOptions:
+    """What the stage's Params hold (see ``headgen.stages.avatar.stage``)."""
+    iterations: int | None = None
+    holdout: str | None = None
+    one_shot: bool = False
+    device: str = "auto"
+    backend: str = "auto"
+    n_gaussians: int = 25000
+    refine: bool = True
+    densify: bool = True
+    flame_path: str | None = None
+    lpips: bool = True
+    seed: int = 0
+    extra: dict = field(default_factory=dict)   # TrainOptions overrides (benches, tests)
+
+
+ONE_SHOT_ITERATIONS = 60
+VIDEO_ITERATIONS = 1500
+
+
+def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
+    """TrainOptions for a run: one-shot runs are short, without densification or refinement."""
+    it = opts.iterations if opts.iterations is not None else (ONE_SHOT_ITERATIONS if one_shot else VIDEO_ITERATIONS)
+    kw = dict(iterations=int(it), n_gaussians=opts.n_gaussians, backend=opts.backend, seed=opts.seed,
+              refine=opts.refine and not one_shot, densify=opts.densify and not one_shot)
+    if one_shot:
+        kw.update(lr_sh=0.02, lr_opacity=0.05, lr_offsets=1e-3, mouth_weight=1.0)
+    kw.update(opts.extra)
+    return TrainOptions(**kw)
+
+
+def _digest(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+
+
+def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opts: AvatarOptions,
+               log=lambda m: None, progress=None) -> dict:
+    """Train (or one-shot build) an avatar and evaluate it; writes the outputs listed in the module docstring
+    (each atomically; eval/ swapped in whole) -> the metrics dict."""
+    from headgen.avatar import load_avatar_model, render_vertices, save_avatar
+    from headgen.device import resolve_device
+    from headgen.stages.avatar import data as D
+    from headgen.stages.avatar.evaluate import region_boxes, region_metrics, retrieval_indices, textured_mesh
+    from headgen.stages.avatar.train import options_key, seed_avatar, train_avatar
+
+    t_start = time.perf_counter()
+    media, fit_path, out_dir = Path(media), Path(fit_path), Path(out_dir)
+    if not fit_path.is_file():
+        raise InputError(f"{fit_path}: no such fit file")
+    dev = resolve_device(opts.device)
+    holdout = D.parse_holdout(opts.holdout)
+    probe_video = media.suffix.lower() in D.VIDEO_SUFFIXES
+    one_shot = opts.one_shot or not probe_video
+    clip = D.load_clip(media, fit_path, holdout, dev, one_shot=one_shot)
+    topts = train_options(opts, one_shot)
+    model = load_avatar_model(clip.fit.model, flame_path=opts.flame_path, device=dev)
+    T = len(clip.frames)
+    W, H = clip.size
+    log(f"{media.name}: {T} frame(s) {W}x{H}, training on {len(clip.train_ids)}, holding out {len(clip.eval_ids)}")
+    with torch.no_grad():
+        verts = torch.cat([model(**D.model_inputs(clip.params, torch.arange(a, min(a + 16, T), device=dev))).vertices
+                           for a in range(0, T, 16)])
+    lm = D.detect_landmarks(clip.frames)
+    if clip.fit.landmarks468_2d_fit is not None:   # frames MediaPipe missed: the fitted points
+        miss = ~np.isfinite(lm).all((1, 2))
+        lm[miss] = np.asarray(clip.fit.landmarks468_2d_fit, np.float32)[miss]
+    usable = np.isfinite(lm).all((1, 2))
+    if not usable[clip.train_ids].any():
+        raise InputError(f"{media}: no face found in the training frame(s)")
+    masks = D.person_masks(clip.frames[clip.train_ids])
+    heads = D.head_silhouettes(model, verts[clip.train_ids], clip.K, clip.size)
+    bg_np = D.estimate_background(clip.frames[clip.train_ids], masks, heads)
+    background = torch.as_tensor(bg_np, device=dev)
+    crop = D.crop_from_landmarks(lm[clip.train_ids][usable[clip.train_ids]], clip.size)
+    mouth_boxes = {int(f): region_boxes(lm[f], clip.size)["mouth"] for f in clip.train_ids if usable[f]}
+
+    key = options_key(topts, dict(media=_digest(media), fit=_digest(fit_path), holdout=opts.holdout,
+                                  one_shot=one_shot, device=str(dev)))
+    ckpt_dir = out_dir / ".avatar_checkpoint"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    avatar = seed_avatar(clip, model, topts)
+    avatar, deltas, stats = train_avatar(clip, model, avatar, background, crop, topts, ckpt_path=ckpt_dir / "ckpt.pt",
+                                         key=key, mouth_boxes=mouth_boxes, log=log, progress=progress)
+    avatar.meta = dict(mode="one_shot" if one_shot else "video", media=str(media), fit=str(fit_path),
+                       holdout=opts.holdout, train_frames=[int(f) for f in clip.train_ids], iterations=topts.iterations,
+                       train_seconds=round(stats["seconds"], 2), options={k: v for k, v in vars(topts).items()})
+
+    # ---- evaluation
+    gt_all = lambda ids: torch.as_tensor(clip.frames[ids], device=dev).float() / 255.0
+    eval_ids = np.asarray([f for f in clip.eval_ids if usable[f]], np.int64)
+    view_ids = eval_ids if len(eval_ids) else clip.train_ids[:75]
+    renders = []
+    with torch.no_grad():
+        for a in range(0, len(view_ids), 4):
+            ids = view_ids[a:a + 4]
+            renders.append(render_vertices(avatar, verts[ids], clip.K, clip.size, background=background,
+                                           backend=topts.backend)["rgb"].clamp(0, 1))
+    renders = torch.cat(renders) if renders else torch.zeros(0, H, W, 3, device=dev)
+    metrics = dict(mode=avatar.meta["mode"], media=str(media), fit=str(fit_path), image_size=[W, H],
+                   train_frames=[int(f) for f in clip.train_ids], heldout_frames=[int(f) for f in eval_ids],
+                   train_seconds=round(stats["seconds"], 2), iterations=topts.iterations, n_gaussians=avatar.n,
+                   resumed_from_iteration=stats["resumed_from"], device=str(dev), backend=topts.backend,
+                   crop=list(crop), densify=stats["densify"], train_l1=stats["train_l1"],
+                   regions=dict(face="tight box of the real frame's MediaPipe 468 landmarks",
+                                mouth="box of the 20 lip landmarks (iBUG 48-67 in MediaPipe ids) enlarged 30 %",
+                                lpips="AlexNet; crops under 64 px enlarged to 64 px"))
+    tv = clip.train_ids[:8]
+    with torch.no_grad():
+        tv_r = render_vertices(avatar, verts[tv], clip.K, clip.size, background=background, backend=topts.backend)["rgb"]
+        metrics["train_view"] = _strip(region_metrics(tv_r.clamp(0, 1).cpu(), gt_all(tv).cpu(),
+                                                      [region_boxes(lm[f], clip.size) for f in tv], opts.lpips))
+    if len(eval_ids):
+        gt = gt_all(eval_ids).cpu()
+        boxes = [region_boxes(lm[f], clip.size) for f in eval_ids]
+        rid = retrieval_indices(lm, clip.train_ids[usable[clip.train_ids]], eval_ids)
+        retr = gt_all(rid).cpu()
+        log("textured-mesh baseline ...")
+        tm = textured_mesh(model, verts, clip.frames, clip.K, clip.train_ids, eval_ids, background)
+        metrics["retrieval_frames"] = [int(f) for f in rid]
+        metrics["heldout"] = {name: region_metrics(pred, gt, boxes, opts.lpips)
+                              for name, pred in (("avatar", renders.cpu()), ("retrieval", retr),
+                                                 ("textured_mesh", tm.cpu()))}
+        h = metrics["heldout"]
+        metrics["summary"] = {r: {m: h["avatar"][r][m] for m in ("psnr", "ssim", "lpips")} for r in ("full", "face", "mouth")}
+        metrics["goals"] = dict(
+            face_psnr_minus_retrieval=h["avatar"]["face"]["psnr"] - h["retrieval"]["face"]["psnr"],
+            mouth_psnr_minus_retrieval=h["avatar"]["mouth"]["psnr"] - h["retrieval"]["mouth"]["psnr"])
+        log(f"held-out face PSNR: avatar {h['avatar']['face']['psnr']:.2f}, retrieval {h['retrieval']['face']['psnr']:.2f}, "
+            f"textured mesh {h['textured_mesh']['face']['psnr']:.2f} dB; mouth: avatar {h['avatar']['mouth']['psnr']:.2f}, "
+            f"retrieval {h['retrieval']['mouth']['psnr']:.2f} dB")
+    else:
+        metrics["heldout"] = None
+
+    # ---- outputs
+    extra = {"background": (bg_np * 255).round().astype(np.uint8), "refined_expression": deltas["expression"].cpu().numpy(),
+             "refined_rotation": deltas["rotation"].cpu().numpy(), "refined_translation": deltas["translation"].cpu().numpy()}
+    save_avatar(out_dir, avatar, extra=extra)
+    _write_eval(out_dir, view_ids, renders.cpu().numpy(), clip, model, avatar, background, one_shot and not clip.is_video,
+                topts.backend)
+    metrics["total_seconds"] = round(time.perf_counter() - t_start, 2)
+    from headgen.io.atomic import write_json_atomic
+    write_json_atomic(out_dir / "avatar_metrics.json", metrics, indent=1)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return metrics
+
+
+def _strip(m: dict) -> dict:
+    return {r: {k: v for k, v in d.items() if k != "per_frame"} for r, d in m.items()}
+
+
+def _u8(x) -> np.ndarray:
+    return (np.clip(np.asarray(x), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _write_eval(out_dir: Path, ids, renders: np.ndarray, clip, model, avatar, background, photo: bool, backend: str):
+    """eval/frame_XXXXX.png + eval/side_by_side.mp4, built in a temporary folder and swapped in."""
+    from headgen.io.images import write_image
+    from headgen.io.video import write_video
+    from headgen.render.overlay import side_by_side
+
+    tmp = out_dir / f".eval.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    tmp.mkdir(parents=True)
+    try:
+        for f, r in zip(ids, renders):
+            write_image(tmp / f"frame_{int(f):05d}.png", _u8(r))
+        if photo:
+            panels = [side_by_side([clip.frames[0], _u8(r)], labels=["photo", "avatar"])
+                      for r in animation_check(clip, model, avatar, background, backend)]
+            fps = 12.0
+        else:
+            panels = [side_by_side([clip.frames[f], _u8(r)], labels=["real", "avatar"]) for f, r in zip(ids, renders)]
+            fps = clip.fps or 25.0
+        panels = [p[: p.shape[0] // 2 * 2, : p.shape[1] // 2 * 2] for p in panels]
+        write_video(tmp / "side_by_side.mp4", panels, fps)
+        final = out_dir / "eval"
+        if final.exists():
+            old = out_dir / f".eval.old-{uuid.uuid4().hex[:6]}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@torch.no_grad()
+def animation_check(clip, model, avatar, background, backend: str, n: int = 24) -> list[np.ndarray]:
+    """Renders (n, H, W, 3) float of the training view with the mouth opening (ICT jawOpen up to 0.6 on top of
+    the fitted expression) and the head turning +-15 degrees about its vertical axis: shows holes if any."""
+    import math
+
+    from headgen.avatar import render_vertices
+    from headgen.geometry.rotations import axis_angle_to_matrix
+    from headgen.stages.avatar.data import model_inputs
+
+    f = int(clip.train_ids[0])
+    kw = model_inputs(clip.params, torch.tensor([f] * n, device=clip.K.device))
+    s = torch.linspace(0, 1, n, device=clip.K.device)
+    names = list(getattr(model, "expression_names", []))
+    if "jawOpen" in names and kw.get("expression") is not None:
+        e = kw["expression"].clone()
+        e[:, names.index("jawOpen")] += 0.6 * torch.sin(math.pi * s)
+        kw["expression"] = e
+    yaw = math.radians(15) * torch.sin(2 * math.pi * s)
+    Ry = axis_angle_to_matrix(torch.stack([torch.zeros_like(yaw), yaw, torch.zeros_like(yaw)], -1))
+    kw["rotation"] = kw["rotation"] @ Ry       # turn about the model's own vertical axis
+    verts = model(**kw).vertices
+    out = []
+    for a in range(0, n, 4):
+        out += list(render_vertices(avatar, verts[a:a + 4], clip.K, clip.size, background=background,
+                                    backend=backend)["rgb"].clamp(0, 1).cpu().numpy())
+    return out
