@@ -114,12 +114,14 @@ class HeadSmoother:
         self._labels = None
         self._unit = None
         w = np.where(face_regions(self.face) == REGIONS.index("mouth"), 0.0, self.face.procrustes_weights)
-        self._weights = w / w.sum()
+        self._rigid_ids = np.flatnonzero(w > 0)
+        self._weights = w[self._rigid_ids] / w.sum()
 
     def _similarity(self, L: np.ndarray):
         """(N, 3) px -> s, R (3, 3), t (3,) with L[:468] ~ s R X + t (X the canonical face; weights: the
         Procrustes landmarks off the mouth)."""
-        return _umeyama(self.face.vertices, L[:468], self._weights)
+        ids = self._rigid_ids
+        return _umeyama(self.face.vertices[ids], L[ids], self._weights)
 
     def smooth_landmarks(self, t: float, landmarks) -> np.ndarray:
         """Landmarks (N >= 468, 2 or 3) px at time t s -> smoothed landmarks, same shape (module doc)."""
@@ -134,7 +136,7 @@ class HeadSmoother:
             s, R, tr = self._similarity(L3)
         else:   # 2-D: in-plane similarity of the canonical face's x, y (y up -> image y down)
             X = self.face.vertices * [1.0, -1.0, 0.0]
-            s, R, tr = _umeyama(X, L3[:468], self._weights)
+            s, R, tr = _umeyama(X[self._rigid_ids], L3[self._rigid_ids], self._weights)
         s = max(float(s), 1e-9)
         P = (L3 - tr) @ R / s                                       # head frame, canonical units
         # filtered rigid part
