@@ -12,6 +12,8 @@ TORCH_SPEC=${HEADGEN_TORCH:-torch==2.13.0}
 need_apt=()
 ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || need_apt+=(libgl1)
 ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0' || need_apt+=(libglib2.0-0)
+# headless Chromium (software WebGL) for the viewer's browser tests and `headgen view --headless`
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing system packages: ${need_apt[*]}"

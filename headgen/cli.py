@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "headgen.stages.animate.cli",  # headgen animate, headgen train-audio
     "headgen.stages.talking_head.cli",  # headgen talking-head
     "headgen.demo",              # headgen demo
+    "headgen.export.cli",        # headgen export
+    "headgen.viewer.cli",        # headgen view
 ]
 
 app = typer.Typer(help="headgen: photos, video and speech to 3D heads and talking-head videos.",
