@@ -17,7 +17,8 @@ def run(clips, video: bool, smooth: bool) -> dict:
     from headgen.io.video import VideoReader
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
     from headgen.stages.pose.estimator import HeadPoseEstimator
-    from headgen.stages.pose.run import PoseOptions, camera_matrix
+    from headgen.stages.pose.estimate import camera_matrix
+    from headgen.stages.pose.params import PoseParams
 
     totals = {"decode": 0.0, "detect": 0.0, "landmarks": 0.0, "pose": 0.0, "smoothing": 0.0}
     n = 0
@@ -26,7 +27,7 @@ def run(clips, video: bool, smooth: bool) -> dict:
         for clip in clips:
             reader = VideoReader(clip)
             w, h = reader.size
-            est = HeadPoseEstimator(camera_matrix(w, h, PoseOptions()), video=video, smooth=smooth, landmarker=lm)
+            est = HeadPoseEstimator(camera_matrix(w, h, PoseParams()), video=video, smooth=smooth, landmarker=lm)
             it = iter(reader)
             i = 0
             while True:

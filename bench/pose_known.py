@@ -80,9 +80,10 @@ def collect(n_grid: int, n_jitter: int) -> dict:
     from headgen.io.video import read_video
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
     from headgen.testing import known_pose
-    from headgen.stages.pose.run import PoseOptions, camera_matrix
+    from headgen.stages.pose.estimate import camera_matrix
+    from headgen.stages.pose.params import PoseParams
 
-    K = camera_matrix(known_pose.RENDER_SIZE, known_pose.RENDER_SIZE, PoseOptions(fov=known_pose.RENDER_FOV))
+    K = camera_matrix(known_pose.RENDER_SIZE, known_pose.RENDER_SIZE, PoseParams(fov=known_pose.RENDER_FOV))
     data = {"K": K, "renders": {}, "mirror": {}, "jitter": {}}
 
     def first(faces):
@@ -110,7 +111,8 @@ def collect(n_grid: int, n_jitter: int) -> dict:
 def evaluate(make, data) -> dict:
     """Scores of one solver variant on the collected landmarks."""
     from headgen.testing import known_pose
-    from headgen.stages.pose.run import PoseOptions, camera_matrix
+    from headgen.stages.pose.estimate import camera_matrix
+    from headgen.stages.pose.params import PoseParams
 
     solver = make(data["K"])
     out = {"mae45": {}, "mae60": {}, "missed": {}, "mirror": {}, "jitter": []}
@@ -125,10 +127,10 @@ def evaluate(make, data) -> dict:
     for name, ((h, w), a, b) in data["mirror"].items():
         if a is None or b is None:
             continue
-        s = make(camera_matrix(w, h, PoseOptions()))
+        s = make(camera_matrix(w, h, PoseParams()))
         out["mirror"][name] = float(np.abs(s.solve(b).ypr - sign * s.solve(a).ypr).max())
     for (h, w), seq in data["jitter"].values():
-        s = make(camera_matrix(w, h, PoseOptions()))
+        s = make(camera_matrix(w, h, PoseParams()))
         ypr = np.array([s.solve(L).ypr for L in seq if L is not None])
         out["jitter"].append(np.diff(ypr, axis=0).std(0))
     out["jitter"] = np.mean(out["jitter"], 0) if out["jitter"] else np.full(3, np.nan)

@@ -100,11 +100,12 @@ def test_fit_image_and_lost_frames(tmp_path):
 
 def test_fit_from_pose_json_and_stage(tmp_path):
     from headgen.pipeline.stage import StageContext, get_stage
-    from headgen.stages.pose.run import PoseOptions, estimate_poses
+    from headgen.stages.pose.estimate import estimate_poses
+    from headgen.stages.pose.params import PoseParams
 
     clip = _clip()
     pose_dir = tmp_path / "pose"
-    estimate_poses([clip], pose_dir, PoseOptions(max_frames=16))
+    estimate_poses([clip], pose_dir, PoseParams(max_frames=16))
     out = tmp_path / "fit"
     assert main(["fit", str(clip), "-o", str(out), "--pose", str(pose_dir / "pose.json"), "--no-overlay"]) == 0
     d, m = _check_outputs(out, 16)

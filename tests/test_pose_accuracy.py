@@ -19,7 +19,8 @@ from headgen.io.images import read_image  # noqa: E402
 from headgen.io.video import read_video  # noqa: E402
 from headgen.landmarks.mediapipe_backend import FaceLandmarker  # noqa: E402
 from headgen.stages.pose.estimator import HeadPoseEstimator  # noqa: E402
-from headgen.stages.pose.run import PoseOptions, camera_matrix  # noqa: E402
+from headgen.stages.pose.estimate import camera_matrix  # noqa: E402
+from headgen.stages.pose.params import PoseParams  # noqa: E402
 
 FRONTAL = ["astronaut_eileen_collins", "codait_bryan", "codait_luciano"]
 
@@ -51,7 +52,7 @@ def images():
 
 def pose_of(img, landmarker):
     h, w = img.shape[:2]
-    est = HeadPoseEstimator(camera_matrix(w, h, PoseOptions()), video=False, smooth=False, landmarker=landmarker)
+    est = HeadPoseEstimator(camera_matrix(w, h, PoseParams()), video=False, smooth=False, landmarker=landmarker)
     heads = est.process(img)
     assert heads, "no face found"
     return heads[0].ypr

@@ -31,7 +31,8 @@ from headgen.io.images import read_image  # noqa: E402
 from headgen.landmarks.mediapipe_backend import FaceLandmarker  # noqa: E402
 from headgen.testing import known_pose  # noqa: E402
 from headgen.stages.pose.estimator import HeadPoseEstimator  # noqa: E402
-from headgen.stages.pose.run import PoseOptions, camera_matrix  # noqa: E402
+from headgen.stages.pose.estimate import camera_matrix  # noqa: E402
+from headgen.stages.pose.params import PoseParams  # noqa: E402
 
 
 def textured_head(landmarker, photo="codait_luciano", parts="face"):
@@ -45,7 +46,7 @@ def textured_head(landmarker, photo="codait_luciano", parts="face"):
 
 def render_camera():
     """Intrinsics of the known-pose renders."""
-    return camera_matrix(known_pose.RENDER_SIZE, known_pose.RENDER_SIZE, PoseOptions(fov=known_pose.RENDER_FOV))
+    return camera_matrix(known_pose.RENDER_SIZE, known_pose.RENDER_SIZE, PoseParams(fov=known_pose.RENDER_FOV))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from headgen.io.video import read_video  # noqa: E402
 from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68  # noqa: E402
 from headgen.landmarks.mediapipe_backend import FaceLandmarker, FaceObservation  # noqa: E402
 from headgen.stages.pose.estimator import HeadPoseEstimator  # noqa: E402
-from headgen.stages.pose.run import PoseOptions, camera_matrix  # noqa: E402
+from headgen.stages.pose.estimate import camera_matrix  # noqa: E402
+from headgen.stages.pose.params import PoseParams  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_video_mode_tracks_without_redetecting(clip):
 def test_smoothing_reduces_jitter_on_grid(clip):
     frames, fps = clip
     h, w = frames.shape[1:3]
-    K = camera_matrix(w, h, PoseOptions())
+    K = camera_matrix(w, h, PoseParams())
     out = {}
     for smooth in (False, True):
         with HeadPoseEstimator(K, video=True, max_faces=1, smooth=smooth) as est:
@@ -67,7 +68,7 @@ def test_two_faces_image_and_video_ids():
     a = cv2.resize(faces["codait_luciano"], (256, 256), interpolation=cv2.INTER_AREA)
     b = cv2.resize(faces["astronaut_eileen_collins"][40:296, 120:376], (256, 256), interpolation=cv2.INTER_AREA)
     canvas = np.concatenate([a, b], axis=1)
-    K = camera_matrix(512, 256, PoseOptions())
+    K = camera_matrix(512, 256, PoseParams())
     with HeadPoseEstimator(K, video=False, max_faces=4) as est:
         heads = est.process(canvas)
     assert len(heads) == 2 and [h.track_id for h in heads] == [0, 1]

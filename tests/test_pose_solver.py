@@ -81,9 +81,10 @@ def test_exact_landmarks_of_another_head_shape():
         P = load_head_model("ict", parts="face", mediapipe=True)().landmarks468[0].double().numpy()
     except AssetMissingError as e:  # pragma: no cover
         pytest.skip(str(e))
-    from headgen.stages.pose.run import PoseOptions, camera_matrix
+    from headgen.stages.pose.estimate import camera_matrix
+    from headgen.stages.pose.params import PoseParams
 
-    Kr = camera_matrix(384, 384, PoseOptions(fov=30.0))   # the known-pose test's camera
+    Kr = camera_matrix(384, 384, PoseParams(fov=30.0))   # the known-pose test's camera
     solver = HeadPoseSolver(Kr)
     poses = [(y, p, r) for y in range(-60, 61, 15) for (p, r) in ((0, 0), (15, -10), (-15, 10))]
     est = {}

@@ -60,15 +60,12 @@ def register(app) -> None:
                                        help="skip the reference-digest check (modified or partial kits)"),
     ) -> None:
         """Convert a local ICT-FaceKit checkout into <dest>/ict_facekit/ict_facekit.npz (no network)."""
-        from headgen.assets import ict as ict_convert
-
         obj_dir = kit / "FaceXModel" if (kit / "FaceXModel").is_dir() else kit
         if not (obj_dir / ict.NEUTRAL_OBJ).is_file():
             raise InputError(f"{kit}: no FaceXModel/{ict.NEUTRAL_OBJ} here (expected an ICT-FaceKit "
                              f"checkout, github.com/ICT-VGL/ICT-FaceKit @ {af.ICT_COMMIT[:7]})")
         out = (dest.expanduser() if dest else af.default_dest()) / "ict_facekit" / "ict_facekit.npz"
-        ict.convert_ict_facekit(obj_dir, out, verify=False if no_verify else True,
-                                        progress=None)
+        ict.convert_ict_facekit(obj_dir, out, verify=False if no_verify else True, progress=None)
         lic = obj_dir.parent / "LICENSE"
         if lic.is_file():
             af._write_verified(lic.read_bytes(), out.parent / "LICENSE", None, "LICENSE", str(lic))

@@ -1,8 +1,9 @@
 """``headgen pose INPUT... -o OUT [--viz]``: head pose for images, folders and videos.
 
-Writes OUT/pose.json (schema: ``headgen.stages.pose.run``) and with ``--viz`` OUT/viz/ (annotated
+Writes OUT/pose.json (schema: ``headgen.artifacts.pose``) and with ``--viz`` OUT/viz/ (annotated
 PNGs for images, mp4 with the source audio for videos). Unreadable inputs are reported one line
-each on stderr; the others are still processed; the exit code is then 1.
+each on stderr; the others are still processed; the exit code is then 1. The options are declared
+once, on ``PoseParams`` (``headgen.stages.pose.params``).
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import List, Optional
 
 import typer
 
-from headgen.geometry.conventions import DEFAULT_FOV_DEG
+from headgen.pipeline.params import build_params, option
+from headgen.stages.pose.params import PoseParams as P
 
 
 def _parse_intrinsics(text: Optional[str]):
@@ -23,7 +25,7 @@ def _parse_intrinsics(text: Optional[str]):
         vals = [float(v) for v in text.replace(",", " ").split()]
     except ValueError:
         vals = []
-    if len(vals) != 4 or vals[0] <= 0 or vals[1] <= 0:
+    if len(vals) != 4:
         raise InputError(f"--intrinsics {text!r}: expected 'fx,fy,cx,cy' in pixels with fx, fy > 0")
     return tuple(vals)
 
@@ -31,24 +33,22 @@ def _parse_intrinsics(text: Optional[str]):
 def pose_command(
     inputs: List[Path] = typer.Argument(..., metavar="INPUT...", help="Images, folders of images, videos."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (pose.json, viz/)."),
-    viz: bool = typer.Option(False, "--viz", help="Also write annotated images / mp4s to OUT/viz."),
-    max_faces: int = typer.Option(4, "--max-faces", min=1, max=16, help="Most faces per frame."),
+    viz: bool = option(P, "viz"),
+    max_faces: int = option(P, "max_faces"),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing in videos."),
-    refine_landmarks: bool = typer.Option(False, "--refine-landmarks", help="MediaPipe attention mesh (slower)."),
-    fov: float = typer.Option(DEFAULT_FOV_DEG, "--fov", help="Assumed field of view, degrees across the longer side."),
-    intrinsics: Optional[str] = typer.Option(None, "--intrinsics", metavar="FX,FY,CX,CY",
-                                             help="Camera intrinsics in pixels (overrides --fov)."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Frames per video (default all)."),
+    refine_landmarks: bool = option(P, "refine_landmarks"),
+    fov: float = option(P, "fov"),
+    intrinsics: Optional[str] = option(P, "intrinsics", metavar="FX,FY,CX,CY"),
+    max_frames: Optional[int] = option(P, "max_frames"),
 ) -> None:
     """Estimate head pose (yaw/pitch/roll, rotation, translation, landmarks) -> OUT/pose.json."""
     from headgen.errors import InputError
-    from headgen.stages.pose.run import PoseOptions, estimate_poses
+    from headgen.stages.pose.estimate import estimate_poses
 
-    if not (1.0 < fov < 179.0):
-        raise InputError(f"--fov {fov}: expected degrees in (1, 179)")
-    opts = PoseOptions(max_faces=max_faces, refine_landmarks=refine_landmarks, smooth=not no_smooth, fov=fov,
-                       intrinsics=_parse_intrinsics(intrinsics), viz=viz, max_frames=max_frames)
-    result = estimate_poses(inputs, out, opts)
+    params = build_params(P, {"smooth": "--no-smooth"}, max_faces=max_faces, refine_landmarks=refine_landmarks,
+                          smooth=not no_smooth, fov=fov, intrinsics=_parse_intrinsics(intrinsics), viz=viz,
+                          max_frames=max_frames)
+    result = estimate_poses(inputs, out, params)
     for e in result.errors:
         print(f"headgen: error: {e[0]}: {e[1]}", file=sys.stderr)
     print(f"{result.n_frames} frame(s) from {len(inputs)} input(s) -> {result.pose_json}"
