@@ -97,17 +97,25 @@ def _pcm16(x: np.ndarray) -> bytes:
     return (np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
-def frame_energy_db(x: np.ndarray, sr: int = SR, hop_s: float = FRAME_S, win_s: float = 0.025) -> np.ndarray:
-    """RMS energy in dBFS of (N,) samples in windows of ``win_s`` every ``hop_s`` -> (ceil(N/hop),) float."""
+def frame_energy_db(x: np.ndarray, sr: int = SR, hop_s: float = FRAME_S, win_s: float = 0.025,
+                    block_frames: int = 6000) -> np.ndarray:
+    """RMS energy in dBFS of (N,) samples in windows of ``win_s`` centred every ``hop_s`` ->
+    (ceil(N/hop),) float. Computed in blocks of ``block_frames`` frames, so the temporary memory does
+    not grow with the length of the audio."""
     hop, win = int(round(hop_s * sr)), int(round(win_s * sr))
     n = int(np.ceil(x.size / hop)) if x.size else 0
     if n == 0:
         return np.zeros(0)
-    c = np.concatenate([[0.0], np.cumsum(np.asarray(x, np.float64) ** 2)])
-    starts = np.clip(np.arange(n) * hop + hop // 2 - win // 2, 0, x.size)
-    stops = np.clip(starts + win, 0, x.size)
-    e = (c[stops] - c[starts]) / np.maximum(stops - starts, 1)
-    return 10.0 * np.log10(e + 1e-12)
+    out = np.empty(n)
+    for f0 in range(0, n, block_frames):
+        f1 = min(n, f0 + block_frames)
+        starts = np.clip(np.arange(f0, f1) * hop + hop // 2 - win // 2, 0, x.size)
+        stops = np.clip(starts + win, 0, x.size)
+        a, b = int(starts[0]), int(stops[-1])
+        c = np.concatenate([[0.0], np.cumsum(np.asarray(x[a:b], np.float64) ** 2)])
+        e = (c[stops - a] - c[starts - a]) / np.maximum(stops - starts, 1)
+        out[f0:f1] = 10.0 * np.log10(e + 1e-12)
+    return out
 
 
 def speech_activity(x: np.ndarray, sr: int = SR, abs_floor_db: float = -50.0, rel_db: float = 12.0,
