@@ -26,7 +26,7 @@ class MeshHead:
         self.bg = background
 
     def frames(self, inputs: dict, r: dict):
-        """Model inputs + the warp's raster of B frames -> (fg (B,H,W,3), alpha (B,H,W) ones)."""
+        """Model inputs + the warp's raster of B frames -> window-sized (fg (B,h,w,3), alpha (B,h,w) ones)."""
         fg = self.warp.sample(self.bg, r) * r["face"][..., None] + self.warp.interior(r)
         return fg, torch.ones(fg.shape[:3], device=fg.device)
 
@@ -56,11 +56,12 @@ class AvatarHead:
         self.warp, self.bg, self.detail, self.backend = warp, background, float(detail), backend
         rgb, alpha = self._render(rest)
         self.rest_rgb, self.rest_alpha = rgb[0], alpha[0]
+        bg_win = warp.crop(background)
         skin = warp.rest["skin"][0] & (alpha[0] > 0.95)
-        self.gain, self.bias = colour_transfer(rgb[0], background, _erode(skin, 3))
-        self.residual = None
+        self.gain, self.bias = colour_transfer(rgb[0], bg_win, _erode(skin, 3))
         fg_rest = self._over_mesh(rgb, alpha, warp.rest)[0]
-        self.residual = (background - fg_rest) * warp.rest["face"][0][..., None]
+        self.residual = torch.zeros_like(background)      # registered with the whole view, 0 off the head
+        warp.crop(self.residual)[...] = (bg_win - fg_rest) * warp.rest["face"][0][..., None]
 
     def _render(self, inputs: dict):
         from headgen.avatar import render
@@ -70,8 +71,7 @@ class AvatarHead:
             B = kw["expression"].shape[0]
             kw["shape"] = self.avatar.shape.to(self.warp.dev)[None].expand(B, -1)
         with torch.no_grad():
-            out = render(self.avatar, self.model, kw, self.warp.K, (self.warp.W, self.warp.H),
-                         backend=self.backend)
+            out = render(self.avatar, self.model, kw, self.warp.K_win, self.warp.win_size, backend=self.backend)
         return out["rgb"], out["alpha"]
 
     def _over_mesh(self, rgb: torch.Tensor, alpha: torch.Tensor, r: dict) -> torch.Tensor:
@@ -82,8 +82,8 @@ class AvatarHead:
         return self.gain * rgb + a * self.bias + (1 - a) * base
 
     def frames(self, inputs: dict, r: dict):
-        """Model inputs + the warp's raster of B frames -> (fg (B,H,W,3), alpha (B,H,W) ones): the avatar
-        over the warped still, plus ``detail`` x the carried residual."""
+        """Model inputs + the warp's raster of B frames -> window-sized (fg (B,h,w,3), alpha (B,h,w) ones):
+        the avatar over the warped still, plus ``detail`` x the carried residual."""
         rgb, alpha = self._render(inputs)
         fg = self._over_mesh(rgb, alpha, r)
         if self.detail:

@@ -8,7 +8,8 @@ Outputs in ``out_dir``:
 - ``talking_head_mask.png``: where any frame differs from the still (max blend alpha over the clip, 0-255;
   everything outside is the still, pixel for pixel before encoding);
 - ``talking_head.json``: ``{"mode": "avatar"|"mesh", "n_frames", "fps", "duration", "size": [w, h],
-  "crop": [x0, y0, w, h] (still px), "feather_px", "warnings": [...], "seconds": {...}}``.
+  "crop": [x0, y0, w, h] (still px), "window": [x0, y0, x1, y1] (output px that may change), "feather_px",
+  "warnings": [...], "seconds": {...}}``.
 """
 from __future__ import annotations
 
@@ -124,6 +125,8 @@ def talking_head_video(media, fit_path, animation_path, speech, out_dir, *, avat
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / "talking_head.mp4"
     reach = torch.zeros(view.size[1], view.size[0], device=dev)
+    bg_u8 = torch.as_tensor(view.background, device=dev)
+    bg_win = warp.crop(bg)
     with VideoWriter(video, fps, audio=str(speech)) as writer:
         for s in range(0, n_frames, batch):
             sl = slice(s, min(n_frames, s + batch))
@@ -131,15 +134,17 @@ def talking_head_video(media, fit_path, animation_path, speech, out_dir, *, avat
             r = warp.rasterize(inputs)
             fg, a = head.frames(inputs, r)
             alpha = blend_alpha(r["cover"], radius) * a
-            reach = torch.maximum(reach, alpha.amax(0))
-            for f in blend(fg, bg, alpha).cpu().numpy():
+            warp.crop(reach[..., None])[..., 0] = torch.maximum(warp.crop(reach[..., None])[..., 0], alpha.amax(0))
+            out = bg_u8[None].repeat(fg.shape[0], 1, 1, 1)
+            warp.crop(out)[...] = blend(fg, bg_win, alpha)
+            for f in out.cpu().numpy():
                 writer.write(f)
             progress(sl.stop, n_frames, "talking_head")
     secs["render"] = time.perf_counter() - t0
     write_image(out_dir / "talking_head_mask.png", (reach.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
     secs["total"] = time.perf_counter() - t_all
     info = dict(mode=mode, n_frames=n_frames, fps=fps, duration=duration, size=list(view.size),
-                crop=[float(v) for v in view.box], feather_px=radius, warnings=warns,
+                crop=[float(v) for v in view.box], window=list(warp.window), feather_px=radius, warnings=warns,
                 seconds={k: round(v, 3) for k, v in secs.items()})
     write_json_atomic(out_dir / "talking_head.json", info, indent=1)
     log(f"talking_head: {n_frames} frames ({duration:.2f} s) at {view.size[0]}x{view.size[1]}, {mode} mode, "

@@ -40,14 +40,19 @@ def project(vertices: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 class PhotoWarp:
-    """The still's fitted mesh as a warp field.
+    """The still's fitted mesh as a warp field, evaluated in a window of the output view around the head.
 
     model: ICT head model with :data:`WARP_PARTS`; rest: model inputs of the still (batch 1, camera frame);
-    K (3,3) output intrinsics; size (w, h) output px. ``rasterize(inputs)`` -> per-frame raster data;
-    ``sample(image, r)`` the image (H,W,C) float carried by the mesh; ``interior(r)`` the flat colours.
+    K (3,3) output intrinsics; size (w, h) output px; margin: the window around the head at rest, as a share
+    of the head's height on every side (plus ``margin`` more below, where the chin goes when the jaw opens).
+    ``window`` (x0, y0, x1, y1): the output pixels that can change; every per-frame map is window-sized.
+    ``rasterize(inputs)`` -> per-frame raster data; ``sample(image, r)`` an image registered with the
+    whole output view, carried by the mesh; ``interior(r)`` the flat mouth-interior colours.
     """
 
-    def __init__(self, model, rest: dict, K, size):
+    def __init__(self, model, rest: dict, K, size, margin: float = 0.15):
+        from headgen.render.raster import rasterize
+
         self.model = model
         self.dev = model.device
         self.W, self.H = int(size[0]), int(size[1])
@@ -62,17 +67,36 @@ class PhotoWarp:
         self.tri_colour = torch.as_tensor(col, device=self.dev)
         with torch.no_grad():
             self.rest_vertices = model(**rest).vertices[0]
+            full = rasterize(self.rest_vertices[None], self.faces, self.K, self.H, self.W).tri_id[0] >= 0
         self.uv = project(self.rest_vertices, self.K)      # (V,2) output px of every vertex at rest
+        self.window = head_window(full, margin)
+        x0, y0, _, _ = self.window
+        self.K_win = self.K.clone()
+        self.K_win[0, 2] -= x0
+        self.K_win[1, 2] -= y0
         self.rest = self.rasterize_vertices(self.rest_vertices[None])
 
+    @property
+    def win_size(self) -> tuple[int, int]:
+        """(w, h) of the window."""
+        x0, y0, x1, y1 = self.window
+        return x1 - x0, y1 - y0
+
+    def crop(self, image: torch.Tensor) -> torch.Tensor:
+        """(..., H, W, C) whole-view image -> its window (..., h, w, C)."""
+        x0, y0, x1, y1 = self.window
+        return image[..., y0:y1, x0:x1, :]
+
     def rasterize_vertices(self, verts: torch.Tensor) -> dict:
-        """Posed vertices (B,V,3) camera frame -> dict(tri (B,H,W) long (-1 none), src (B,H,W,2) still
-        position (output px) of each pixel's surface point at rest, cover (B,H,W) bool (any part),
-        face (B,H,W) bool (warped parts: skin and eyes), interior (B,H,W) bool (mouth interior))."""
+        """Posed vertices (B,V,3) camera frame -> window-sized maps: dict(tri (B,h,w) long (-1 none), src
+        (B,h,w,2) whole-view position (px) of each pixel's surface point at rest, cover (B,h,w) bool (any
+        part), face (B,h,w) bool (warped parts: skin and eyes), skin (B,h,w) bool (the face skin), interior
+        (B,h,w) bool (mouth interior))."""
         from headgen.render.raster import interpolate, rasterize
 
+        w, h = self.win_size
         with torch.no_grad():
-            r = rasterize(verts, self.faces, self.K, self.H, self.W)
+            r = rasterize(verts, self.faces, self.K_win, h, w)
             src = interpolate(self.uv, r, self.faces)
         tri = r.tri_id
         cover = tri >= 0
@@ -88,8 +112,8 @@ class PhotoWarp:
         return self.rasterize_vertices(verts)
 
     def sample(self, image: torch.Tensor, r: dict) -> torch.Tensor:
-        """image (H,W,C) float registered with the output view -> (B,H,W,C): the image carried by the mesh
-        (bilinear), zeros where no triangle covers the pixel."""
+        """image (H,W,C) float registered with the whole output view -> (B,h,w,C): the image carried by the
+        mesh (bilinear), zeros where no triangle covers the pixel."""
         B = r["src"].shape[0]
         g = r["src"].clone()
         g[..., 0] = g[..., 0] / max(self.W - 1, 1) * 2 - 1
@@ -99,5 +123,18 @@ class PhotoWarp:
         return out.permute(0, 2, 3, 1) * r["cover"][..., None]
 
     def interior(self, r: dict) -> torch.Tensor:
-        """(B,H,W,3) flat colours of the mouth-interior triangles (zeros elsewhere)."""
+        """(B,h,w,3) flat colours of the mouth-interior triangles (zeros elsewhere)."""
         return self.tri_colour[r["tri"].clamp_min(0)] * r["interior"][..., None]
+
+
+def head_window(cover: torch.Tensor, margin: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) (x1, y1 exclusive) of the (H,W) bool ``cover``'s bounding box grown by ``margin`` x its
+    height on every side and twice that below, clipped to the image (the whole image when cover is empty)."""
+    H, W = cover.shape
+    rows = torch.nonzero(cover.any(1)).flatten()
+    cols = torch.nonzero(cover.any(0)).flatten()
+    if rows.numel() == 0:
+        return 0, 0, W, H
+    y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    m = int(np.ceil(margin * (y1 - y0))) + 2
+    return max(0, x0 - m), max(0, y0 - m), min(W, x1 + m), min(H, y1 + 2 * m)
