@@ -85,16 +85,17 @@ def cli_first_frame(path: Path, size: str) -> float:
     return dt
 
 
-def playback(avatar: Path, clip: Path, seconds: float) -> dict:
-    """Browser frame rate with the avatar paused and playing the clip (see the module docstring)."""
+def playback(avatar: Path, clip: Path, seconds: float, size=(800, 600)) -> dict:
+    """Browser frame rate with the avatar paused and playing the clip (see the module docstring), page of
+    ``size`` (w, h)."""
     from headgen.export.sources import load_clip
     from headgen.viewer import Viewer
     from headgen.viewer.browser import HeadlessBrowser
     v = Viewer(load_clip(clip, avatar=avatar), port=0, environment=False)
     try:
-        with HeadlessBrowser(v.url, size=(800, 600)) as b:
+        with HeadlessBrowser(v.url, size=size) as b:
             v.wait_for_client(120)
-            v.render(800, 600, timeout=300)                  # the avatar is on screen
+            v.render(size[0] // 2, size[1] // 2, timeout=300)   # the avatar is on screen
             n, dt = b.evaluate(RAF_JS % int(seconds * 1000), timeout=seconds + 120)
             paused = n / dt
             f0, t0 = v.frame, time.perf_counter()
@@ -125,7 +126,7 @@ def playback(avatar: Path, clip: Path, seconds: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gaussians", type=int, default=50000)
-    ap.add_argument("--seconds", type=float, default=6.0)
+    ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--out", default=str(ROOT / "bench/results/view_cpu.md"))
     args = ap.parse_args()
     from headgen.viewer import screenshot
@@ -146,10 +147,12 @@ def main() -> None:
         print(f"{name}: headgen view --headless {cli:.1f} s; in-process load {r['load_s']:.1f} s, "
               f"browser connected {r['browser_connect_s']:.1f} s, first frame {r['first_frame_s']:.1f} s after launch",
               flush=True)
-    pb = playback(avatar, clip, args.seconds)
+    pbs = {}
+    for size in ((800, 600), (400, 300)):
+        pb = pbs[size] = playback(avatar, clip, args.seconds, size)
+        print(f"playback {size}: paused {pb['paused_fps']:.2f} fps, playing {pb['playing_fps']:.2f} fps, server "
+              f"pushed {pb['server_fps']:.1f} frames/s", flush=True)
     load1 = os.getloadavg()[0]
-    print(f"playback: paused {pb['paused_fps']:.1f} fps, playing {pb['playing_fps']:.1f} fps, server pushed "
-          f"{pb['server_fps']:.1f} frames/s", flush=True)
     lines = [
         "# Viewer on the CPU: headless Chromium (SwiftShader) - `bench/view.py`", "",
         f"Machine: {os.cpu_count()} CPU cores (shared; load average {load0:.1f} at the start, {load1:.1f} at the "
@@ -166,10 +169,11 @@ def main() -> None:
               "and shutting down. Image-based lighting is off in headless mode (SwiftShader takes ~30 s to "
               "prepare the environment map; the GUI has a checkbox for it).", "",
               f"## Playback of the {pb['n_gaussians']}-Gaussian avatar", "",
-              "| | frames/s |", "|---|---|",
-              f"| browser draw rate, paused | {pb['paused_fps']:.1f} |",
-              f"| browser draw rate, playing a 25 fps clip | {pb['playing_fps']:.1f} |",
-              f"| frames the server deformed and sent, playing | {pb['server_fps']:.1f} |", "",
+              "| page size | browser draw rate, paused (frames/s) | browser draw rate, playing a 25 fps clip "
+              "(frames/s) | clip frames the server deformed and sent (frames/s) |", "|---|---|---|---|"]
+    lines += [f"| {w}x{h} | {p['paused_fps']:.2f} | {p['playing_fps']:.2f} | {p['server_fps']:.1f} |"
+              for (w, h), p in pbs.items()]
+    lines += ["",
               "Playing: every clip frame the server reaches is deformed (`headgen.avatar.deform`) and sent as a new "
               "Gaussian buffer; the page re-sorts and draws it. The draw rate is the page's "
               "requestAnimationFrame rate over %.0f s, measured through the DevTools protocol." % args.seconds, ""]

@@ -99,6 +99,31 @@ def test_viewer_state(fit_path, avatar_dir, tmp_path):
         assert np.abs(np.array(v.handles["splats"].centers) - c0).max() > 0.005
 
 
+def test_viewer_animation_with_audio(tmp_path):
+    """An animation.npz plays on the mesh; --audio puts the speech in the page as an audio player."""
+    from headgen.artifacts.animation import write_animation
+    from headgen.assets import resolve
+    from headgen.viewer import Viewer
+    T = 10
+    arkit = np.zeros((T, 52), np.float32)
+    from headgen.models.arkit import arkit_index
+    arkit[:, arkit_index("jawOpen")] = np.linspace(0, 1, T)
+    p = write_animation(tmp_path / "animation.npz", arkit=arkit, head_rotation=np.tile(np.eye(3), (T, 1, 1)),
+                        eyes=np.zeros((T, 2, 2)), fps=25.0)
+    with Viewer(p, port=0, audio=resolve("audio/cmu_arctic_slt_a0009.wav")) as v:
+        assert v.clip.kind == "animation" and v.audio_html.visible
+        assert 'src="data:audio/wav;base64,' in v.audio_html.content
+        v0 = np.array(v.handles["mesh"].vertices)
+        v.playing = True                                   # the play loop advances frames at the clip's fps
+        import time
+        t0 = time.perf_counter()
+        while v.frame < 3 and time.perf_counter() - t0 < 20:
+            time.sleep(0.02)
+        v.playing = False
+        assert v.frame >= 3
+        assert np.abs(np.array(v.handles["mesh"].vertices) - v0).max() > 0.002
+
+
 def _centre(img, frac=0.5):
     h, w = img.shape[:2]
     dh, dw = int(h * frac / 2), int(w * frac / 2)

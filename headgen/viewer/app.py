@@ -288,14 +288,14 @@ class Viewer:
         pos = ((w / 2 - cx) * depth / fx, (h / 2 - cy) * depth / fy, depth)
         self.handles["backdrop"] = scene.add_image("/camera/backdrop", frames[0], render_width=w * depth / fx,
                                                    render_height=h * depth / fy, position=pos,
-                                                   wxyz=_CV_TO_GL_WXYZ, format="jpeg")
+                                                   format="jpeg")   # viser images: +x right, +y down
 
     def _setup_camera(self, clip: HeadClip) -> None:
         cam = self.server.initial_camera
         if clip.kind == "fit" and clip.K is not None:
-            centre = clip.translation.mean(0)
-            cam.position = (0.0, 0.0, 0.0)
-            cam.look_at = tuple(float(x) for x in centre)
+            depth = float(clip.translation[:, 2].mean())
+            cam.position = (0.0, 0.0, 0.0)                  # the video camera, along its optical axis
+            cam.look_at = (0.0, 0.0, depth)
             cam.fov = float(2 * np.arctan(clip.image_size[1] / (2 * float(clip.K[1, 1]))))
         else:
             cam.position = (0.0, 0.0, 0.55)
@@ -324,8 +324,14 @@ class Viewer:
     def _lighting(self) -> None:
         """Environment map on/off (the default lights stay, without shadows)."""
         scene = self.server.scene
-        scene.configure_environment_map(hdri="warehouse" if self.gui_env.value else None)
+        env = bool(self.gui_env.value)
+        scene.configure_environment_map(hdri="warehouse" if env else None)
         scene.configure_default_lights(True, cast_shadow=False)
+        if not env and getattr(self, "_ambient", None) is None:     # soft fill instead of the environment
+            self._ambient = scene.add_light_hemisphere("/fill", sky_color=(255, 255, 255),
+                                                       ground_color=(90, 80, 70), intensity=1.2)
+        if getattr(self, "_ambient", None) is not None:
+            self._ambient.visible = not env
 
     def _visibility(self) -> None:
         h = self.handles

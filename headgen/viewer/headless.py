@@ -16,7 +16,7 @@ def screenshot(source, out, size: tuple[int, int] = (800, 600), frame: int = 0, 
 
     size: (width, height) px; frame: which frame; expressions: {ARKit name: weight} set on the sliders
     first. Returns timings {"load_s": clip + server, "browser_connect_s": launch -> websocket connected,
-    "first_frame_s": launch -> first drawn frame, "total_s"} and "path". Raises InputError for a bad
+    "first_frame_s": launch -> first frame with the content drawn (> 2% of the pixels), "total_s"} and "path". Raises InputError for a bad
     source, no Chromium or no frame within ``timeout`` s.
     """
     from headgen.io.atomic import write_bytes_atomic
@@ -42,7 +42,11 @@ def screenshot(source, out, size: tuple[int, int] = (800, 600), frame: int = 0, 
             try:
                 viewer.wait_for_client(timeout)
                 t_conn = time.perf_counter() - browser.started
-                first = viewer.render(size[0], size[1], timeout=timeout, settle=False)
+                end = time.perf_counter() + timeout
+                while True:   # first frame with the content on it (> 2% of the pixels not page background)
+                    first = viewer.render(size[0], size[1], timeout=timeout, settle=False)
+                    if (first != 255).any(-1).mean() > 0.02 or time.perf_counter() > end:
+                        break
                 t_first = time.perf_counter() - browser.started
                 img = viewer.render(size[0], size[1], timeout=timeout)
             except TimeoutError as e:
