@@ -180,6 +180,19 @@ def test_browser_draws_mesh(browser_viewer):
 
 
 @needs_chromium
+def test_screenshot_button_saves_png(browser_viewer, tmp_path):
+    from PIL import Image
+    v = browser_viewer
+    v.screenshot_dir = tmp_path
+    try:
+        out = v.save_screenshot(width=320, height=240)
+    finally:
+        v.screenshot_dir = None
+    img = np.asarray(Image.open(out).convert("RGB"))
+    assert img.shape == (240, 320, 3) and (img != 255).any(-1).mean() > 0.05
+
+
+@needs_chromium
 def test_cli_headless_screenshot(fit_path, tmp_path):
     from PIL import Image
     from headgen.cli import main

@@ -16,6 +16,7 @@ pipeline folders; the speech as an audio player when there is audio.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import threading
 import time
@@ -113,7 +114,9 @@ class Viewer:
             source = load_clip(source, node=node, media=media, audio=audio)
         self.port = int(port) or free_port(host)
         self.host = host
-        self.server = viser.ViserServer(host=host, port=self.port, verbose=verbose)
+        with contextlib.redirect_stdout(io.StringIO()) if not verbose else contextlib.nullcontext():
+            self.server = viser.ViserServer(host=host, port=self.port, verbose=verbose)   # (its banner)
+        self._verbose = verbose
         self.server.scene.set_up_direction("+y")
         self._environment = environment
         self._lock = threading.RLock()
@@ -204,16 +207,8 @@ class Viewer:
 
         @self.gui_shot.on_click
         def _(ev) -> None:
-            client = ev.client
-            if client is None:
-                return
-            img = self._client_render(client, 720, 960, timeout=60.0)
-            png = _png_bytes(img)
-            name = time.strftime("headgen_view_%Y%m%d_%H%M%S.png")
-            if self.screenshot_dir is not None:
-                from headgen.io.atomic import write_bytes_atomic
-                write_bytes_atomic(self.screenshot_dir / name, png)
-            client.send_file_download(name, png)
+            if ev.client is not None:
+                self.save_screenshot(ev.client)
 
     # ------------------------------------------------------------------ content
     def load(self, clip: HeadClip) -> None:
@@ -468,11 +463,25 @@ class Viewer:
             prev = img
         return prev
 
+    def save_screenshot(self, client=None, width: int = 960, height: int = 720, timeout: float = 60.0) -> Path | None:
+        """The screenshot button: ``client``'s view (default: the first client) as a PNG, offered to that browser
+        as a download and, with ``screenshot_dir``, saved there -> the saved path (or None)."""
+        client = client or self.wait_for_client(timeout)
+        png = _png_bytes(self._client_render(client, height, width, timeout=timeout))
+        name = time.strftime("headgen_view_%Y%m%d_%H%M%S.png")
+        out = None
+        if self.screenshot_dir is not None:
+            from headgen.io.atomic import write_bytes_atomic
+            out = write_bytes_atomic(self.screenshot_dir / name, png)
+        client.send_file_download(name, png)
+        return out
+
     def close(self) -> None:
         """Stop playback and the server."""
         self._stop.set()
         self._thread.join(2.0)
-        self.server.stop()
+        with contextlib.redirect_stdout(io.StringIO()) if not self._verbose else contextlib.nullcontext():
+            self.server.stop()
 
     def __enter__(self) -> "Viewer":
         return self
