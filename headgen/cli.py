@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "headgen.stages.fit.cli",    # headgen fit
     "headgen.stages.avatar.cli",  # headgen avatar
     "headgen.stages.animate.cli",  # headgen animate, headgen train-audio
+    "headgen.stages.sculpt.cli",   # headgen sculpt, headgen train-sculpt
     "headgen.stages.talking_head.cli",  # headgen talking-head
     "headgen.demo",              # headgen demo
     "headgen.export.cli",        # headgen export

@@ -1,0 +1,137 @@
+"""Training data for the sculpt model: heads sampled from the head model's prior, described in words.
+
+Caption first, then heads: a caption *spec* picks 0-3 shape attributes (direction and intensity) and 0-2
+expressions (everyday groups such as "smiling" or single ARKit shapes, with an intensity, or negated:
+"not smiling"); the caption is written from templates with synonyms; then ``heads_per_caption`` heads are
+drawn that satisfy it: identity ``x ~ N(0, I)`` with each mentioned attribute moved along its edit direction
+to a z-score inside the intensity's bin; expression weights set for the mentioned shapes.
+
+Intensity bins (z-scores of shape attributes, weights of expressions)::
+
+    slightly / a bit / somewhat      |z| in [0.7, 1.4)    weight in [0.15, 0.4)    reader target 0.5 / w
+    (no adverb)                      |z| in [1.4, 2.1)    weight in [0.4, 0.75)    reader target 1.0 / w
+    very / much / extremely          |z| in [2.1, 3.0)    weight in [0.75, 1.0]    reader target 1.5 / w
+    negated ("not smiling")          -                    weight 0                  reader target -1
+
+The *reader target* (one value per attribute, 0 = not mentioned) trains the prompt reader that reports what
+was understood and decides which coordinates an edit may change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from headgen.models.attributes import SHAPE_ATTRIBUTES
+
+SHAPE_BINS = ((0.7, 1.4, 0.5, ("slightly", "a bit", "somewhat", "a little")),
+              (1.4, 2.1, 1.0, ("",)),
+              (2.1, 3.0, 1.5, ("very", "much", "extremely", "really")))
+EXPR_BINS = ((0.15, 0.4, ("slightly", "a little", "faintly")),
+             (0.4, 0.75, ("",)),
+             (0.75, 1.0, ("broadly", "very", "strongly", "fully")))
+PREFIXES = ("", "", "a person with ", "a head with ", "someone with ", "a man with ", "a woman with ",
+            "a face with ", "give them ", "sculpt ", "make a head with ", "portrait of a person with ")
+
+
+@dataclass
+class Dataset:
+    """z (N, K+E) float32 diffusion coordinates; caption_id (N,) int64 into captions; captions (C,) str;
+    targets (C, n_attr) float32 reader targets per caption."""
+    z: np.ndarray
+    caption_id: np.ndarray
+    captions: list[str]
+    targets: np.ndarray
+
+
+def _with_article(phrase: str, adverb: str) -> str:
+    p = f"{adverb} {phrase}".strip()
+    plural = phrase.split()[-1].endswith("s") and not phrase.endswith("ss")
+    return p if plural else f"a {p}"
+
+
+def _expr_phrase(phrase: str, adverb: str) -> str:
+    return f"{adverb} {phrase}".strip()
+
+
+def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed: int = 0) -> Dataset:
+    """Sample ``n_captions`` caption specs x ``heads_per_caption`` heads (see the module docstring) in the
+    coordinates of ``space`` (a SculptSpace)."""
+    rng = np.random.default_rng(seed)
+    K, E = space.K, space.E
+    names = space.attribute_names()
+    eattrs = space.expr_attrs
+    groups = [i for i, ea in enumerate(eattrs) if not ea.name.startswith("arkit:")]
+    singles = [i for i, ea in enumerate(eattrs) if ea.name.startswith("arkit:")]
+    captions, targets = [], np.zeros((n_captions, len(names)), np.float32)
+    zs, cid = [], []
+    D = space.D.numpy()
+    Jz = space.Jz.numpy()
+    a0 = space.a0.numpy()
+    for c in range(n_captions):
+        parts_shape, parts_expr = [], []
+        n_sh = rng.choice(4, p=[0.3, 0.4, 0.22, 0.08])
+        n_ex = rng.choice(3, p=[0.45, 0.43, 0.12])
+        if c % 12 == 0:      # unconditional captions
+            n_sh, n_ex = 0, 0
+        sh_ids = rng.choice(K, size=n_sh, replace=False)
+        shape_targets = []
+        for k in sh_ids:
+            spec = SHAPE_ATTRIBUTES[k]
+            sign = rng.choice([-1, 1])
+            b = rng.choice(3, p=[0.35, 0.35, 0.3])
+            lo, hi, lvl, adverbs = SHAPE_BINS[b]
+            words = spec.more if sign > 0 else spec.less
+            parts_shape.append(_with_article(rng.choice(words), rng.choice(adverbs)))
+            targets[c, k] = sign * lvl
+            shape_targets.append((k, sign, lo, hi))
+        expr_set = []
+        for _ in range(n_ex):
+            if rng.random() < 0.75:
+                i = int(rng.choice(groups))
+            else:
+                i = int(rng.choice(singles))
+            if i in [e[0] for e in expr_set]:
+                continue
+            ea = eattrs[i]
+            if ea.less and rng.random() < 0.15:
+                parts_expr.append(str(rng.choice(ea.less)))
+                targets[c, K + i] = -1.0
+                expr_set.append((i, 0.0, 0.0))
+                continue
+            b = rng.choice(3, p=[0.3, 0.35, 0.35])
+            lo, hi, adverbs = EXPR_BINS[b]
+            parts_expr.append(_expr_phrase(str(rng.choice(ea.more)), str(rng.choice(adverbs))))
+            expr_set.append((i, lo, hi))
+            targets[c, K + i] = (lo + hi) / 2
+        parts = parts_shape + parts_expr
+        rng.shuffle(parts)
+        if not parts:
+            text = ""
+        else:
+            joiner = rng.choice([", ", " and ", ", "])
+            body = joiner.join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + " and " + parts[-1]
+            text = f"{rng.choice(PREFIXES)}{body}"
+        captions.append(text)
+        # heads satisfying the caption
+        x = rng.standard_normal((heads_per_caption, space.S))
+        for k, sign, lo, hi in shape_targets:
+            a = a0[k] + x @ Jz[k]
+            tgt = sign * rng.uniform(lo, hi, heads_per_caption)
+            x = x + (tgt - a)[:, None] * D[:, k][None]
+        e = np.zeros((heads_per_caption, E))
+        # unmentioned background expression: mostly neutral, sometimes a little of something
+        bg = rng.random(heads_per_caption) < 0.25
+        for h in np.nonzero(bg)[0]:
+            j = int(rng.choice(groups))
+            if j not in [s[0] for s in expr_set]:
+                e[h, list(eattrs[j].columns)] = rng.uniform(0.05, 0.5)
+        for i, lo, hi in expr_set:
+            cols = list(eattrs[i].columns)
+            w = rng.uniform(lo, hi, heads_per_caption) if hi > 0 else np.zeros(heads_per_caption)
+            e[:, cols] = np.clip(w[:, None] * (1 + rng.uniform(-0.08, 0.08, (heads_per_caption, len(cols)))), 0, 1)
+        z = space.to_z(torch.from_numpy(x), torch.from_numpy(e)).numpy()
+        zs.append(z)
+        cid.append(np.full(heads_per_caption, c))
+    return Dataset(np.concatenate(zs).astype(np.float32), np.concatenate(cid).astype(np.int64), captions, targets)

@@ -1,0 +1,179 @@
+"""The coordinate system the sculpt diffusion model works in, and how edits are applied to a head.
+
+``z = [a (K shape attributes, z-scores), 2 w - 1 (E expression weights)]``
+
+* ``a`` are the shape attributes of ``headgen.models.attributes`` linearised at the mean head and z-scored
+  by their spread under the identity prior (``shape ~ N(0, I)``): ``a(x) = a0 + Jz x``.
+* Each shape attribute k has an *edit direction* ``D[:, k]`` in identity-coefficient space with
+  ``Jz D = I`` (moving along it changes attribute k by one standard deviation and, to first order, no other
+  attribute) that moves the vertices outside the attribute's region as little as possible
+  (``min |B_out d|^2 + lam |d|^2`` subject to ``Jz d = e_k``, closed form). Identity coefficients are
+  therefore ``x = x_rest + D a``: an edit rewrites the attributes the prompt is about and keeps ``x_rest``
+  (the person) and every other attribute.
+* Expressions are the model's own blendshape weights (ICT: 53, ARKit-named), in [0, 1].
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from headgen.models.attributes import (SHAPE_ATTRIBUTES, SHAPE_NAMES, LandmarkBasis, attribute_regions,
+                                       expression_attributes, expression_region, measure_expression)
+
+N_PRIOR = 4000
+LAMBDA = 1e-4
+#: attribute z-scores written into a head are clamped to the training range
+Z_MAX = 3.0
+
+
+def model_digest(model) -> str:
+    """Short digest of a model's basis (so cached weights are never used with another model variant)."""
+    h = hashlib.sha256()
+    b = model.basis_soa.detach().cpu().float().numpy()
+    h.update(np.ascontiguousarray(b[:, ::97]).tobytes())
+    h.update(str((model.model_name, model.n_shape, model.n_expression, model.num_vertices)).encode())
+    return h.hexdigest()[:16]
+
+
+class SculptSpace:
+    """Attribute coordinates and edit directions of one head model (ICT-FaceKit "face" part by default).
+
+    Attributes: ``model``, ``lb`` (LandmarkBasis, float64), ``S``/``E``/``K`` (identity, expression, shape
+    attribute counts), ``mu``/``sd`` (K,) prior mean/std of each shape attribute (mm or ratio), ``Jz`` (K, S),
+    ``a0`` (K,), ``D`` (S, K), ``expr_attrs`` (list of ExpressionAttribute), ``regions`` (name -> bool (V,)).
+    """
+
+    def __init__(self, model, state: dict | None = None):
+        self.model = model
+        self.lb = LandmarkBasis(model)
+        self.S, self.E, self.K = model.n_shape, model.n_expression, len(SHAPE_NAMES)
+        self.expr_attrs = expression_attributes(model.expression_names)
+        self.digest = model_digest(model)
+        if state is not None:
+            for k in ("mu", "sd", "Jz", "a0", "D"):
+                setattr(self, k, torch.as_tensor(np.asarray(state[k]), dtype=torch.float64))
+        else:
+            self._build()
+        self._regions = None
+
+    # ------------------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        g = torch.Generator().manual_seed(1234)
+        x = torch.randn(N_PRIOR, self.S, generator=g, dtype=torch.float64)
+        a = self.lb.measure(x.to(self.lb.mean))
+        self.mu, self.sd = a.mean(0).double().cpu(), a.std(0).double().cpu()
+        zero = torch.zeros(1, self.S, dtype=self.lb.mean.dtype, device=self.lb.mean.device)
+        J = torch.autograd.functional.jacobian(lambda s: self.lb.measure(s)[0], zero)[:, 0, :].double().cpu()
+        self.Jz = J / self.sd[:, None]
+        self.a0 = (self.lb.measure(zero)[0].double().cpu() - self.mu) / self.sd
+        B = self.model.basis[: self.S].double().cpu().view(self.S, -1, 3) * 1000.0  # (S, V, 3) mm
+        regions = attribute_regions(self.model)
+        D = torch.zeros(self.S, self.K, dtype=torch.float64)
+        eye = torch.eye(self.S, dtype=torch.float64)
+        for k, name in enumerate(SHAPE_NAMES):
+            out = torch.from_numpy(~regions[name])
+            if int(out.sum()) > 0:
+                Bo = B[:, out].reshape(self.S, -1)
+                M = Bo @ Bo.T / int(out.sum()) + LAMBDA * eye
+            else:
+                M = LAMBDA * eye
+            Mi = torch.linalg.inv(M)
+            e = torch.zeros(self.K, dtype=torch.float64)
+            e[k] = 1.0
+            D[:, k] = Mi @ self.Jz.T @ torch.linalg.solve(self.Jz @ Mi @ self.Jz.T, e)
+        self.D = D
+
+    def state(self) -> dict:
+        """Tensors that reproduce this space (stored beside the trained weights)."""
+        return {k: getattr(self, k).clone() for k in ("mu", "sd", "Jz", "a0", "D")}
+
+    @property
+    def dim(self) -> int:
+        """Length of z: K + E."""
+        return self.K + self.E
+
+    @property
+    def regions(self) -> dict[str, np.ndarray]:
+        """name -> bool (V,) vertices an edit of the attribute may move (shape and expression attributes)."""
+        if self._regions is None:
+            r = attribute_regions(self.model)
+            for ea in self.expr_attrs:
+                r[ea.name] = expression_region(self.model, ea.columns)
+            self._regions = r
+        return self._regions
+
+    # ------------------------------------------------------------------------------------------------------
+    def to_z(self, shape: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
+        """shape (B, S') identity coefficients, expression (B, E) weights -> z (B, K + E) float64."""
+        shape = _pad(shape.double().cpu(), self.S)
+        a = self.a0 + shape @ self.Jz.T
+        return torch.cat([a, 2 * expression.double().cpu() - 1], 1)
+
+    def apply(self, shape0: torch.Tensor, expression0: torch.Tensor, z: torch.Tensor, free: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write the free coordinates of z into a head.
+
+        shape0 (B, S') / expression0 (B, E): the head(s) before; z (B, K + E) new coordinates; free (K + E,)
+        bool: which coordinates change. -> (shape (B, max(S', S)), expression (B, E) clipped to [0, 1]).
+        Identity: ``x = x0 + D[:, free] (a_new - a(x0))[free]`` (a_new clamped to +-Z_MAX); expression: free columns replaced.
+        """
+        shape0 = shape0.double().cpu()
+        S0 = shape0.shape[1]
+        x0 = _pad(shape0, self.S)
+        z0 = self.to_z(x0, expression0)
+        z = z.double().cpu()
+        fa = free[: self.K].double()
+        a_new = z[:, : self.K].clamp(-Z_MAX, Z_MAX)   # the training range of attribute z-scores
+        x = x0 + ((a_new - z0[:, : self.K]) * fa) @ self.D.T
+        if S0 > self.S:
+            x = torch.cat([x, shape0[:, self.S:]], 1)
+        fe = free[self.K:]
+        e = expression0.double().cpu().clone()
+        e[:, fe] = ((z[:, self.K:][:, fe] + 1) / 2).clamp(0, 1)
+        return x, e
+
+    def measure(self, shape: torch.Tensor, expression: torch.Tensor) -> dict[str, np.ndarray]:
+        """Every attribute of heads (shape (B, S'), expression (B, E)) -> name -> (B,) values
+        (shape attributes in mm/ratio on the neutral head; expression attributes as mean weights)."""
+        a = self.lb.measure(shape.to(self.lb.mean)).double().cpu().numpy()
+        ex = measure_expression(expression.double().cpu(), self.expr_attrs).numpy()
+        out = {n: a[:, k] for k, n in enumerate(SHAPE_NAMES)}
+        out.update({ea.name: ex[:, k] for k, ea in enumerate(self.expr_attrs)})
+        return out
+
+    def attribute_names(self) -> list[str]:
+        """Shape attribute names then expression attribute names (the reader's output order)."""
+        return list(SHAPE_NAMES) + [ea.name for ea in self.expr_attrs]
+
+    def attribute_range(self, name: str) -> float:
+        """The 'range' of an attribute used by the quality checks: 4 prior standard deviations for shape
+        attributes (mm/ratio), 1.0 for expression weights."""
+        if name in SHAPE_NAMES:
+            return float(4 * self.sd[SHAPE_NAMES.index(name)])
+        return 1.0
+
+    def free_mask(self, attrs: list[str]) -> torch.Tensor:
+        """bool (K + E,) coordinates owned by the named attributes."""
+        m = torch.zeros(self.dim, dtype=torch.bool)
+        by = {ea.name: ea for ea in self.expr_attrs}
+        for n in attrs:
+            if n in SHAPE_NAMES:
+                m[SHAPE_NAMES.index(n)] = True
+            elif n in by:
+                m[self.K + torch.tensor(by[n].columns)] = True
+        return m
+
+
+def _pad(x: torch.Tensor, S: int) -> torch.Tensor:
+    if x.shape[1] == S:
+        return x
+    if x.shape[1] > S:
+        return x[:, :S]
+    return torch.nn.functional.pad(x, (0, S - x.shape[1]))
+
+
+def spec_units() -> dict[str, str]:
+    """Shape attribute name -> unit."""
+    return {a.name: a.unit for a in SHAPE_ATTRIBUTES}

@@ -1,0 +1,165 @@
+"""Text-guided sculpting: the coordinate space, a tiny trained model (trained here in seconds), edits,
+determinism, refusal of unrelated prompts, the CLI and the stage outputs."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from headgen.models.attributes import SHAPE_NAMES
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from headgen.stages.sculpt.core import TINY_RECIPE, Sculptor, load_model_for_sculpt, train_sculpt
+    model = load_model_for_sculpt()
+    path = tmp_path_factory.mktemp("sculpt") / "tiny.pt"
+    stats = train_sculpt(path, model=model, recipe=TINY_RECIPE, log=lambda m: None)
+    assert stats["bytes"] < 2e6
+    return Sculptor(path, model=model)
+
+
+def test_edit_directions_change_one_attribute_each(tiny):
+    sp = tiny.space
+    JD = sp.Jz @ sp.D
+    assert torch.allclose(JD, torch.eye(sp.K, dtype=JD.dtype), atol=1e-6)
+    # the true (nonlinear) measurement follows: +1 std of nose width on the mean head
+    x = sp.D[:, SHAPE_NAMES.index("nose width")][None]
+    a0 = sp.lb.measure(torch.zeros_like(x))[0]
+    a1 = sp.lb.measure(x)[0]
+    d = ((a1 - a0) / sp.sd).numpy()
+    assert d[SHAPE_NAMES.index("nose width")] == pytest.approx(1.0, abs=0.05)
+    assert np.abs(np.delete(d, SHAPE_NAMES.index("nose width"))).max() < 0.05
+
+
+def test_apply_keeps_everything_not_free(tiny):
+    sp = tiny.space
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.randn(2, sp.S, generator=g, dtype=torch.float64)
+    e0 = torch.rand(2, sp.E, generator=g, dtype=torch.float64) * 0.3
+    z = torch.randn(2, sp.dim, generator=g, dtype=torch.float64)
+    x, e = sp.apply(x0, e0, z, torch.zeros(sp.dim, dtype=torch.bool))
+    assert torch.allclose(x, x0) and torch.allclose(e, e0)
+    free = sp.free_mask(["mouth width", "smiling"])
+    x, e = sp.apply(x0, e0, z, free)
+    zn, z0 = sp.to_z(x, e), sp.to_z(x0, e0)
+    k = SHAPE_NAMES.index("mouth width")
+    assert torch.allclose(zn[:, k], z[:, k], atol=1e-9)            # the free attribute takes the new value
+    keep = ~free[:sp.K]
+    assert torch.allclose(zn[:, :sp.K][:, keep], z0[:, :sp.K][:, keep], atol=1e-9)   # the others do not move
+    cols = list(tiny.space.expr_attrs[[a.name for a in sp.expr_attrs].index("smiling")].columns)
+    others = [c for c in range(sp.E) if c not in cols]
+    assert torch.allclose(e[:, others], e0[:, others])
+
+
+def test_same_seed_same_head_different_seeds_differ(tiny):
+    base = (np.zeros(100), np.zeros(53))
+    r1 = tiny.sculpt("a very long face", *base, seed=5)
+    r2 = tiny.sculpt("a very long face", *base, seed=5)
+    assert np.array_equal(r1.shapes, r2.shapes) and np.array_equal(r1.expressions, r2.expressions)
+    r3 = tiny.sculpt("a very long face", *base, seed=5, n_samples=3)
+    assert np.allclose(r3.shapes[0], r1.shapes[0], atol=1e-6)     # sample i depends on the seed only
+    assert np.abs(r3.shapes[1] - r3.shapes[2]).max() > 1e-3
+
+
+def test_edit_changes_only_what_was_understood(tiny):
+    sp = tiny.space
+    g = np.random.default_rng(0)
+    s0, e0 = 0.6 * g.standard_normal(100), np.zeros(53)
+    r = tiny.sculpt("a very wide nose", s0, e0, seed=0)
+    assert r.free, "the reader found nothing in a training-style prompt"
+    b = sp.measure(torch.from_numpy(s0[None]), torch.from_numpy(e0[None]))
+    a = sp.measure(torch.from_numpy(r.shapes), torch.from_numpy(r.expressions))
+    for n in sp.attribute_names():
+        if n not in r.free and not n.startswith("arkit:"):
+            assert abs(a[n][0] - b[n][0]) < 0.1 * sp.attribute_range(n), n
+    # vertices outside every free attribute's region stay within 1 mm RMS
+    region = np.zeros(sp.model.num_vertices, bool)
+    for n in r.free:
+        region |= sp.regions[n]
+    with torch.no_grad():
+        v0 = sp.model(shape=torch.from_numpy(s0[None]), expression=torch.from_numpy(e0[None])).vertices_model[0]
+        v1 = sp.model(shape=torch.from_numpy(r.shapes), expression=torch.from_numpy(r.expressions)).vertices_model[0]
+    d = (v1 - v0).norm(dim=-1).numpy() * 1000
+    # leakage outside the edited regions: < 0.5 mm RMS per prior std of change of the free shape attributes
+    # (the ICT identity basis bounds it; bench/sculpt.py reports the issue's 1 mm target per edit)
+    za, zb = sp.to_z(torch.from_numpy(r.shapes), torch.from_numpy(r.expressions)), sp.to_z(
+        torch.from_numpy(s0[None]), torch.from_numpy(e0[None]))
+    moved = float((za - zb)[0, :sp.K].abs().sum())
+    if (~region).any():
+        assert np.sqrt(np.mean(d[~region] ** 2)) < 0.5 * max(moved, 1.0)
+
+
+def test_unrelated_prompt_is_refused_with_nearest_attributes(tiny):
+    from headgen.stages.sculpt.core import UnrelatedPromptError
+    with pytest.raises(UnrelatedPromptError, match="nearest"):
+        tiny.sculpt("the quarterly tax report for the shipping company", np.zeros(100), np.zeros(53))
+
+
+def _fake_fit(tmp_path, T=3):
+    from headgen.artifacts.fit import FitArtifact, write_fit
+    from headgen.models.ict import load_ict_arrays
+    names = [str(n) for n in load_ict_arrays()["expression_names"]]
+    g = np.random.default_rng(2)
+    ex = np.zeros((T, len(names)), np.float32)
+    ex[:, names.index("jawOpen")] = [0.1, 0.3, 0.2][:T]
+    fit = FitArtifact(model="ict", shape=(0.5 * g.standard_normal(100)).astype(np.float32), expression=ex,
+                      expression_names=names, rotation=np.tile(np.eye(3, dtype=np.float32), (T, 1, 1)),
+                      translation=np.tile(np.array([0, 0, 0.6], np.float32), (T, 1)),
+                      K=np.array([[500, 0, 256], [0, 500, 256], [0, 0, 1]], np.float32), image_size=(512, 512))
+    return write_fit(tmp_path / "fit.npz", fit)
+
+
+def test_run_sculpt_writes_every_output(tiny, tmp_path):
+    from headgen.artifacts.fit import read_fit
+    from headgen.artifacts.sculpt import read_sculpt
+    from headgen.models.export import export_mesh  # noqa: F401
+    from headgen.stages.sculpt.run import run_sculpt
+    fit = _fake_fit(tmp_path)
+    out = tmp_path / "out"
+    res = run_sculpt("a very long face, smiling", out, fit=fit, weights=tiny.path, samples=2, seed=1,
+                     turntable_frames=3, turntable_size=64, log=lambda m: None)
+    art = read_sculpt(out)
+    assert art.prompt == "a very long face, smiling" and art.understood
+    assert set(art.attributes) == set(tiny.space.attribute_names())
+    assert len(art.samples) == 2 and (out / "samples/sample_01.obj").is_file()
+    for f in ("sculpt.json", "fit.npz", "head.obj", "turntable.mp4", "samples/sample_00_fit.npz"):
+        assert (out / f).is_file(), f
+    edited = read_fit(out / "fit.npz")
+    assert edited.n_frames == 3 and edited.expression.shape == (3, 53)
+    lines = [ln for ln in (out / "head.obj").read_text().splitlines() if ln.startswith("v ")]
+    assert len(lines) == tiny.model.num_vertices
+    v = np.array([[float(x) for x in ln.split()[1:]] for ln in lines])
+    with torch.no_grad():
+        ref = tiny.model(shape=torch.from_numpy(edited.shape[None].astype(np.float64)),
+                         expression=torch.from_numpy(edited.expression[:1].astype(np.float64))).vertices_model[0]
+    assert np.abs(v - ref.numpy()).max() < 1e-5      # model frame, metres, vertex order of the "face" part
+    assert res.artifact.attributes["face length"]["unit"] == "mm"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "headgen.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_cli_errors_are_one_line(tiny, tmp_path):
+    r = _cli("sculpt", "--prompt", "a long face", "--from", str(tmp_path / "nope.npz"), "-o", str(tmp_path / "o"),
+             "--weights", str(tiny.path))
+    assert r.returncode != 0 and "no such fit file" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("sculpt", "--prompt", "a long face", "-o", str(tmp_path / "o"), "--strength", "1.5")
+    assert r.returncode != 0 and "--strength" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("sculpt", "--prompt", "a long face", "-o", str(tmp_path / "o"), "--diffusion", str(tmp_path / "nosd"))
+    assert r.returncode != 0 and "--diffusion" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = _cli("sculpt", "--prompt", "the quarterly tax report for the shipping company", "-o", str(tmp_path / "o"),
+             "--weights", str(tiny.path), "--no-turntable")
+    assert r.returncode != 0 and "nearest" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o" / "sculpt.json").exists()
+
+
+def test_cli_fresh_head(tiny, tmp_path):
+    r = _cli("sculpt", "--prompt", "big eyes", "--model", "ict", "-o", str(tmp_path / "o"), "--weights",
+             str(tiny.path), "--no-turntable", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / "o" / "sculpt.json").read_text())
+    assert d["input"]["kind"] == "model" and (tmp_path / "o" / "fit.npz").is_file()
