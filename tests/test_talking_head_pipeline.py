@@ -1,0 +1,74 @@
+"""configs/talking_head.yaml and the demo graph, end to end with tiny settings (issue 16): `headgen run`
+fanning the whole job (pose -> fit -> one-shot avatar -> animate -> talking_head) out over two photos with one
+speech clip, and `headgen demo`'s pipeline; a photo without a face fails with one line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+TINY = ["avatar.iterations=2", "avatar.gaussians=2000", "talking_head.size=64", "animate.size=32",
+        "animate.method=allphone"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    pytest.importorskip("mediapipe")
+    from headgen.assets import AssetMissingError, resolve
+    from headgen.io.audio import read_audio, write_audio
+    from headgen.io.images import read_image, write_image
+
+    d = tmp_path_factory.mktemp("thp")
+    try:
+        faces = [resolve("faces/codait_bryan.png"), resolve("faces/codait_luciano.png")]
+        speech = resolve("audio/cmu_arctic_slt_a0009.wav")
+    except AssetMissingError:  # pragma: no cover
+        pytest.skip("sample assets missing")
+    import cv2
+    photos = d / "photos"
+    photos.mkdir()
+    for p in faces:   # small copies: the tests stay fast
+        img = read_image(p)[..., :3]
+        write_image(photos / p.name, cv2.resize(img, (112, 112), interpolation=cv2.INTER_AREA))
+    x, sr = read_audio(speech, sr=16000)
+    write_audio(d / "speech.wav", x[: int(1.2 * sr)], sr)
+    write_image(d / "blank.png", np.full((96, 96, 3), 128, np.uint8))
+    return d
+
+
+def test_fan_out_over_photos(inputs, tmp_path):
+    from headgen.cli import main
+    from headgen.io.video import probe_video
+
+    out = tmp_path / "run"
+    args = ["run", "configs/talking_head.yaml", "-o", str(out), "--input", f"photo={inputs / 'photos'}/*.png",
+            "--input", f"speech={inputs / 'speech.wav'}", "--quiet"]
+    for s in TINY:
+        args += ["--set", s]
+    assert main(args) == 0
+    for name in ("codait_bryan", "codait_luciano"):
+        v = out / name / "talking_head" / "talking_head.mp4"
+        info = probe_video(v)
+        assert (info.width, info.height) == (64, 64) and info.has_audio
+        assert abs(info.duration - 1.2) <= 0.04 + 0.03
+        meta = json.loads(v.with_name("talking_head.json").read_text())
+        assert meta["mode"] == "avatar" and meta["n_frames"] == 30
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest and "talking_head" in json.dumps(manifest)
+
+
+def test_demo_pipeline_and_no_face(inputs, tmp_path, capsys):
+    from headgen.cli import main
+    from headgen.demo import run_demo
+    from headgen.io.video import probe_video
+
+    video = run_demo(tmp_path / "demo", inputs / "photos" / "codait_luciano.png", inputs / "speech.wav",
+                     sets=tuple(TINY))
+    assert video == tmp_path / "demo" / "talking_head" / "talking_head.mp4"
+    assert probe_video(video).has_audio
+    rc = main(["talking-head", str(inputs / "blank.png"), str(inputs / "speech.wav"), "-o", str(tmp_path / "nf"),
+               "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "blank.png" in err and "no face" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "nf" / "talking_head" / "talking_head.mp4").exists()
