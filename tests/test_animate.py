@@ -191,3 +191,53 @@ def test_cli_bad_audio(tmp_path, capsys):
     rc, err = _cli(capsys, "animate", empty, "-o", tmp_path / "o", "--no-video")
     assert rc != 0 and "empty.wav" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "animation.npz").exists()
+
+
+@pytest.fixture(scope="module")
+def short_wav(arctic, tmp_path_factory):
+    """The first 0.32 s (8 frames at 25 fps) of the ARCTIC utterance."""
+    from headgen.io.audio import read_audio, write_audio
+    x, sr = read_audio(arctic[0], 16000)
+    p = tmp_path_factory.mktemp("short") / "short.wav"
+    write_audio(p, x[: int(0.32 * sr)], sr)
+    return p
+
+
+def test_flame_target(arctic, short_wav, tmp_path, monkeypatch, one_torch_thread):
+    """--model flame: FLAME expression + jaw in animation.npz (ARKit transfer) and a rendered FLAME video."""
+    import functools
+
+    import headgen.models.arkit as arkit_mod
+    from headgen.artifacts.animation import read_animation
+    from headgen.stages.animate.run import AnimateOptions, animate_speech
+    from headgen.testing.flame import write_random_flame_folder
+    # a short transfer refinement keeps the test small (the solver itself is tested in test_models_arkit)
+    monkeypatch.setattr(arkit_mod, "transfer_arkit_from_ict", functools.partial(arkit_mod.transfer_arkit_from_ict, n_iter=3))
+    flame = write_random_flame_folder(tmp_path / "flame", seed=0, n_shape=20, n_expression=30, subdivisions=2)
+    res = animate_speech(short_wav, tmp_path / "o", AnimateOptions(model="flame", flame_path=str(flame), size=48),
+                         phones=str(arctic[0]).replace(".wav", "_phone.lab"), log=lambda m: None)
+    a = read_animation(res.animation)
+    assert a.expression.shape[0] == 8 and a.jaw.shape == (8, 3) and np.isfinite(a.jaw).all()
+    assert np.abs(a.jaw).max() > 0 or np.abs(a.expression).max() > 0
+    assert res.video.is_file()
+
+
+def test_avatar_video(arctic, short_wav, tmp_path, one_torch_thread):
+    """--avatar: the Gaussian avatar (headgen.avatar) is rendered, its mouth follows the curves."""
+    import torch
+
+    from headgen.avatar.avatar import build_avatar, load_avatar_model, save_avatar
+    from headgen.io.video import read_video
+    from headgen.stages.animate.render import avatar_frames
+    from headgen.stages.animate.run import AnimateOptions, animate_speech
+    m = load_avatar_model("ict")
+    av = build_avatar(m, n_gaussians=3000, colors=torch.tensor([0.8, 0.6, 0.5]))
+    save_avatar(tmp_path / "av", av)
+    res = animate_speech(short_wav, tmp_path / "o", AnimateOptions(size=48), avatar=tmp_path / "av",
+                         phones=str(arctic[0]).replace(".wav", "_phone.lab"), log=lambda m: None)
+    frames, fps = read_video(res.video)
+    assert len(frames) == 8 and fps == 25 and frames[0].mean() > 40    # the avatar covers much of the frame
+    a = np.zeros((2, 52))
+    a[1, J] = 0.8
+    f0, f1 = avatar_frames(tmp_path / "av", a, np.tile(np.eye(3), (2, 1, 1)), size=48)
+    assert np.abs(f0.astype(int) - f1.astype(int)).max() > 0          # jawOpen moves the avatar

@@ -3,7 +3,7 @@
 Input: per-video-frame log-mel spectrogram (``headgen.audio.features.log_mel``, 80 bands, torch.stft),
 normalised per utterance (mean over time removed per band, divided by the global std). Network: a 1-D
 temporal convolution stack (kernel 5, then residual dilated convolutions d = 1, 2, 4, 8: a receptive field of
-~±0.6 s at 25 fps), sigmoid outputs for the ARKit mouth columns, the speech movement relative to the
+~±0.6 s at 25 fps), a zero-initialised linear head for the ARKit mouth columns (clipped to [0,1] at inference), the speech movement relative to the
 speaker's resting mouth. Trained with MSE (jawOpen weighted 4x) on (audio, fitted curves) pairs from the fit
 stage. Deterministic for a seed; no weights ship with headgen.
 """
@@ -23,7 +23,7 @@ N_MELS = 80
 
 
 class AudioToArkit(nn.Module):
-    """(B,T,80) normalised log-mel -> (B,T,M) mouth weights in [0,1] (M = len(columns))."""
+    """(B,T,80) normalised log-mel -> (B,T,M) mouth weights (M = len(columns)); zero-initialised linear head."""
 
     def __init__(self, n_in: int = N_MELS, width: int = 64, columns=LEARNED_COLUMNS, dilations=(1, 2, 4, 8)):
         super().__init__()
@@ -32,13 +32,15 @@ class AudioToArkit(nn.Module):
         self.inp = nn.Conv1d(n_in, width, 5, padding=2)
         self.blocks = nn.ModuleList([nn.Conv1d(width, width, 3, padding=d, dilation=d) for d in dilations])
         self.out = nn.Conv1d(width, len(self.columns), 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B,T,n_in) -> (B,T,M) in [0,1]."""
+        """x (B,T,n_in) -> (B,T,M) (linear output; :func:`predict_mouth` clips it to [0,1])."""
         h = torch.nn.functional.gelu(self.inp(x.transpose(1, 2)))
         for b in self.blocks:
             h = h + torch.nn.functional.gelu(b(h))
-        return torch.sigmoid(self.out(h) - 2.0).transpose(1, 2)
+        return self.out(h).transpose(1, 2)
 
 
 def audio_features(samples: np.ndarray, sr: int, fps: float, n_frames: int) -> torch.Tensor:
@@ -49,7 +51,7 @@ def audio_features(samples: np.ndarray, sr: int, fps: float, n_frames: int) -> t
     return m / m.std().clamp_min(1e-3)
 
 
-def train_audio_model(pairs: list[tuple[torch.Tensor, np.ndarray]], steps: int = 400, lr: float = 3e-3,
+def train_audio_model(pairs: list[tuple[torch.Tensor, np.ndarray]], steps: int = 400, lr: float = 1e-3,
                       seed: int = 0, width: int = 64, log=lambda m: None) -> AudioToArkit:
     """pairs: (features (T,80), target (T,52) ARKit speech movement in [0,1]) -> trained AudioToArkit.
     Full-batch Adam over all clips (padded), MSE with jawOpen weighted 4x."""
@@ -114,5 +116,5 @@ def predict_mouth(model: AudioToArkit, samples: np.ndarray, sr: int, fps: float,
             b = min(n_frames, a + chunk_frames)
             lo, hi = max(0, a - context), min(n_frames, b + context)
             y = model(feats[lo:hi][None])[0].numpy()
-            out[a:b, list(model.columns)] = y[a - lo:b - lo]
+            out[a:b, list(model.columns)] = np.clip(y[a - lo:b - lo], 0.0, 1.0)
     return out

@@ -15,8 +15,10 @@ from headgen.stages.animate import prosody as _prosody
 from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
 from headgen.stages.animate.visemes import MOUTH_COLUMNS
 
-#: visible articulation leads the acoustic phone boundaries by a few tens of ms (anticipatory coarticulation)
-DEFAULT_LEAD_S = 0.02
+#: how far the visible articulation leads the aligner's phone boundaries (s). 0: the aligner's boundaries are
+#: calibrated (headgen.audio.align.ALIGN_OFFSET_S), and the lead that speaker style learns leave-one-clip-out
+#: on the GRID clips is 0 ms on every fold (bench/results/animate_quality.md)
+DEFAULT_LEAD_S = 0.0
 
 
 @dataclass

@@ -149,9 +149,7 @@ def _load_model(opts):
         if not opts.flame_path:
             raise InputError("--model flame needs --flame PATH (FLAME generic_model.pkl)")
         from headgen.models.arkit import transfer_arkit_from_ict
-        from headgen.models.embedding import load_or_compute_mediapipe_embedding
-        m = load_head_model("flame", path=opts.flame_path)
-        load_or_compute_mediapipe_embedding(m)
+        m = load_head_model("flame", path=opts.flame_path, mediapipe=True)
         return m, transfer_arkit_from_ict(m)
     raise InputError(f"--model {opts.model!r}: choose ict or flame")
 

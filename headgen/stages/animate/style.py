@@ -29,7 +29,7 @@ class Style:
     lead_s: articulation lead (s); residual: mean squared residual of the fit; n_frames: training frames."""
     targets: np.ndarray
     tau_scale: float = 1.0
-    lead_s: float = 0.02
+    lead_s: float = 0.0
     residual: float = float("nan")
     n_frames: int = 0
 
