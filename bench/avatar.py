@@ -6,7 +6,8 @@ copying frame 0; training time, render speed at 512x512, peak memory.
 
 Each clip runs in its own subprocess (peak memory per clip; a finished clip's JSON in bench/cache/avatar/ is
 reused when the bench is restarted with the same settings). Fits come from the pose -> fit pipeline
-(configs/fit.yaml), cached in bench/cache/avatar/<clip>/fit_run.
+(configs/fit.yaml), cached in bench/cache/avatar/<clip>/fit_run, unless bench/cache/avatar/<clip>/fit/fit.npz exists
+(``headgen fit CLIP -o bench/cache/avatar/<clip>/fit``): then that fit is used.
 """
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ def one_clip(name: str, iterations: int, device: str, one_shot_iterations: int |
     clip = resolve(f"video/{name}")
     work = CACHE / Path(name).stem
     t = time.perf_counter()
-    fit = run_fit_pipeline(clip, work / "fit_run")
+    fit = work / "fit" / "fit.npz"          # a fit cached by `headgen fit CLIP -o bench/cache/avatar/<clip>/fit`
+    if not fit.is_file():
+        fit = run_fit_pipeline(clip, work / "fit_run")
     fit_s = time.perf_counter() - t
     log = lambda m: print(f"[{Path(name).stem}] {m}", flush=True)
     mv = run_avatar(clip, fit, work / "video", AvatarOptions(iterations=iterations, holdout=HOLDOUT, device=device),

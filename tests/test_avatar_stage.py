@@ -144,3 +144,47 @@ def test_checkpoint_resume_matches_a_straight_run(cli_run, small_clip, one_torch
     # a different key (other inputs/options) does not resume
     _, _, s3 = train_avatar(clip, model, seed_avatar(clip, model, opts), bg, crop, opts, ckpt_path=ck, key="other")
     assert s3["resumed_from"] == 0
+
+
+def test_seed_colors_mirror_and_mouth_defaults():
+    from headgen.avatar import load_avatar_model
+    from headgen.geometry.camera import default_intrinsics
+    from headgen.geometry.conventions import HEAD_TO_OPENCV
+    from headgen.geometry.rotations import axis_angle_to_matrix
+    from headgen.stages.avatar.colors import PART_DEFAULTS, seed_triangle_colors, triangle_parts
+
+    model = load_avatar_model("ict")
+    R = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32) @ axis_angle_to_matrix(torch.tensor([0.0, 1.0, 0.0]))
+    with torch.no_grad():   # head turned ~57 degrees: one cheek hidden
+        v = model(rotation=R[None], translation=torch.tensor([[0.0, 0.0, 0.7]])).vertices[0]
+    K = torch.as_tensor(default_intrinsics(160, 160), dtype=torch.float32)
+    img = np.zeros((160, 160, 3), np.uint8)
+    img[:] = (50, 150, 75)
+    col, seen = seed_triangle_colors(model, v, img, K, min_facing=0.3)
+    parts = triangle_parts(model)
+    face = torch.as_tensor(parts == "face")
+    assert (face & seen).sum() > 1000 and (face & ~seen).sum() > 1000       # both cheeks: one seen, one not
+    target = torch.tensor([50, 150, 75]) / 255.0
+    close = ((col[face & ~seen] - target).abs().max(1).values < 0.02).float().mean()
+    assert close > 0.9, close                 # filled from the mirror side (a few take the inner-mouth defaults)
+    teeth = torch.as_tensor(parts == "teeth") & ~seen
+    assert teeth.any() and torch.allclose(col[teeth], torch.tensor(PART_DEFAULTS["teeth"]).expand(int(teeth.sum()), 3))
+
+
+def test_cli_one_shot_photo(small_clip, tmp_path, one_torch_thread):
+    from headgen.cli import main
+    from headgen.io.images import read_image
+    from headgen.io.video import read_video
+    import cv2
+
+    frames, _ = read_video(small_clip, max_frames=1)
+    photo = tmp_path / "face.png"
+    cv2.imwrite(str(photo), frames[0][..., ::-1])
+    out = tmp_path / "one"
+    assert main(["avatar", str(photo), "-o", str(out), "--iterations", "5", "--gaussians", "2000", "--backend", "cpu"]) == 0
+    m = json.loads((out / "avatar_metrics.json").read_text())
+    assert m["mode"] == "one_shot" and m["heldout"] is None and m["train_frames"] == [0]
+    assert m["train_view"]["face"]["psnr"] > 15
+    assert read_image(out / "eval" / "frame_00000.png").shape == (144, 180, 3)
+    assert (out / "eval" / "side_by_side.mp4").stat().st_size > 1000
+    assert read_avatar(out).rig["binding"].shape[0] == m["n_gaussians"]

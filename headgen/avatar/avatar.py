@@ -132,7 +132,8 @@ def triangle_areas(vertices: Tensor, faces: Tensor) -> Tensor:
 
 def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = None, n_gaussians: int | None = None,
                  face_mask: Tensor | None = None, face_weights: Tensor | None = None, colors: Tensor | None = None,
-                 sh_degree: int = 0, opacity: float = 0.9, flatness: float = 0.3, seed: int = 0) -> Avatar:
+                 sh_degree: int = 0, opacity: float = 0.9, flatness: float = 0.3, coverage: float = 0.6,
+                 seed: int = 0) -> Avatar:
     """Seed an avatar on ``model``'s mesh.
 
     vertices (V,3): the mesh to seed on (model frame; default the model with ``shape`` at neutral expression).
@@ -140,7 +141,8 @@ def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = N
     uniform random points, spread in proportion to triangle area x ``face_weights`` (F,) (a density per
     triangle, default 1; with n_gaussians >= F every triangle gets at least one). face_mask (F,) bool: only
     those triangles. colors: None (mid grey), (3,) or (F,3) per-triangle RGB in [0, 1]. The seeds are flat
-    discs (normal std-dev ``flatness`` x tangential) sized to cover their share of the surface.
+    discs (normal std-dev ``flatness`` x tangential) whose tangential std-dev is ``coverage`` x the side of
+    their share of the surface (0.6: neighbours just touch; larger: overlapping, no holes between random seeds).
     -> :class:`Avatar` (tensors on the model's device, float32).
     """
     dev = model.device
@@ -187,7 +189,7 @@ def build_avatar(model, vertices: Tensor | None = None, shape: Tensor | None = N
         tri = vertices[faces[binding]]
         pts = tri[:, 0] + u[:, :1] * (tri[:, 1] - tri[:, 0]) + u[:, 1:] * (tri[:, 2] - tri[:, 0])
     offsets = to_local(pts, cen[binding], R[binding], k[binding])
-    side = 0.6 * torch.sqrt(share).to(dev)                          # std-dev covering each seed's patch (m)
+    side = coverage * torch.sqrt(share).to(dev)                          # std-dev covering each seed's patch (m)
     tang = (side / k[ids].clamp_min(1e-9)).clamp(1e-3, 20.0)        # in triangle-size units
     tang = torch.repeat_interleave(tang.cpu(), counts).to(dev)
     log_scales = torch.log(torch.stack([tang, tang, tang * flatness], -1))

@@ -41,9 +41,11 @@ def mirror_triangles(model) -> np.ndarray:
 
 
 def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: torch.Tensor,
-                         diffuse_iters: int = 30) -> tuple[torch.Tensor, torch.Tensor]:
+                         diffuse_iters: int = 30, min_facing: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-triangle colours from one view: verts_cam (V,3) camera frame, image (H,W,3) uint8, K (3,3)
-    -> (colors (F,3) float [0,1], seen (F,) bool: triangles the photo shows)."""
+    -> (colors (F,3) float [0,1], seen (F,) bool: triangles the photo shows). min_facing: triangles seen
+    more obliquely than this cosine (normal vs direction to the camera) count as unseen (their pixels mix
+    the silhouette with what lies behind it)."""
     from headgen.render.raster import rasterize
 
     H, W = image.shape[:2]
@@ -58,6 +60,13 @@ def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: t
     n = torch.zeros(F).index_add_(0, tid[sel], torch.ones(int(sel.sum())))
     col = s / n.clamp_min(1)[:, None]
     seen = n > 0
+    if min_facing is not None:
+        from headgen.render.shading import face_normals
+
+        v = verts_cam.float().cpu()
+        fn = face_normals(v, faces)
+        to_cam = -torch.nn.functional.normalize(v[faces].mean(1), dim=-1)
+        seen &= (fn * to_cam).sum(-1) > min_facing
     known = seen.clone()
     parts = triangle_parts(model)
     for p, rgb in PART_DEFAULTS.items():

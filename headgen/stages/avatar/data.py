@@ -201,3 +201,12 @@ def crop_from_landmarks(lm: np.ndarray, size, scale: float = 1.25) -> tuple:
     if x1 - x0 < 8 or y1 - y0 < 8:
         raise InputError("the face is too small in the image (under 8 px)")
     return int(x0), int(y0), int(x1), int(y1)
+
+
+def inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
+    """Fill ``mask`` (H,W) bool of ``image`` (H,W,3) float [0,1] from its surroundings (OpenCV Telea)."""
+    import cv2
+
+    u8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    out = cv2.inpaint(u8, mask.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
+    return out.astype(np.float32) / 255.0

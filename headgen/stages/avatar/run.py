@@ -52,6 +52,10 @@ class AvatarOptions:
 
 
 ONE_SHOT_ITERATIONS = 60
+#: one-shot seeding: triangles seen more obliquely than this (cosine) take mirrored / diffused colours
+ONE_SHOT_MIN_FACING = 0.3
+#: one-shot seeds overlap (their geometry is not optimised, so holes between them would stay)
+ONE_SHOT_COVERAGE = 1.1
 VIDEO_ITERATIONS = 1500
 
 
@@ -60,8 +64,8 @@ def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
     it = opts.iterations if opts.iterations is not None else (ONE_SHOT_ITERATIONS if one_shot else VIDEO_ITERATIONS)
     kw = dict(iterations=int(it), n_gaussians=opts.n_gaussians, backend=opts.backend, seed=opts.seed,
               refine=opts.refine and not one_shot, densify=opts.densify and not one_shot)
-    if one_shot:
-        kw.update(lr_sh=0.02, lr_opacity=0.05, lr_offsets=1e-3, mouth_weight=1.0)
+    if one_shot:   # one view constrains colours only: the seeded surface keeps its geometry and opacity
+        kw.update(lr_sh=0.02, lr_opacity=0.0, lr_offsets=0.0, lr_scales=0.0, lr_rotations=0.0, mouth_weight=1.0)
     kw.update(opts.extra)
     return TrainOptions(**kw)
 
@@ -108,6 +112,8 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     masks = D.person_masks(clip.frames[clip.train_ids])
     heads = D.head_silhouettes(model, verts[clip.train_ids], clip.K, clip.size)
     bg_np = D.estimate_background(clip.frames[clip.train_ids], masks, heads)
+    if len(clip.train_ids) == 1:   # one view: what lies behind the head is unknown; inpaint the head's silhouette
+        bg_np = D.inpaint(bg_np, heads[0])
     background = torch.as_tensor(bg_np, device=dev)
     crop = D.crop_from_landmarks(lm[clip.train_ids][usable[clip.train_ids]], clip.size)
     mouth_boxes = {int(f): region_boxes(lm[f], clip.size)["mouth"] for f in clip.train_ids if usable[f]}
@@ -116,7 +122,8 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
                                   one_shot=one_shot, device=str(dev)))
     ckpt_dir = out_dir / ".avatar_checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
-    avatar = seed_avatar(clip, model, topts)
+    avatar = seed_avatar(clip, model, topts, min_facing=ONE_SHOT_MIN_FACING if one_shot else None,
+                         coverage=ONE_SHOT_COVERAGE if one_shot else 0.6)
     avatar, deltas, stats = train_avatar(clip, model, avatar, background, crop, topts, ckpt_path=ckpt_dir / "ckpt.pt",
                                          key=key, mouth_boxes=mouth_boxes, log=log, progress=progress)
     avatar.meta = dict(mode="one_shot" if one_shot else "video", media=str(media), fit=str(fit_path),

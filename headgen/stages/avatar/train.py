@@ -302,8 +302,10 @@ def train_avatar(clip: Clip, model, avatar: Avatar, background: torch.Tensor, cr
                                densify=dens_log, final_loss=last_loss, train_l1=l1_ema)
 
 
-def seed_avatar(clip: Clip, model, opts: TrainOptions, frame: int | None = None) -> Avatar:
-    """An avatar on the fitted identity, seeded with the colours of one training frame (default the first)."""
+def seed_avatar(clip: Clip, model, opts: TrainOptions, frame: int | None = None,
+                min_facing: float | None = None, coverage: float = 0.6) -> Avatar:
+    """An avatar on the fitted identity, seeded with the colours of one training frame (default the first);
+    min_facing: see ``seed_triangle_colors``."""
     from headgen.stages.avatar.colors import seed_triangle_colors
 
     f = int(clip.train_ids[0] if frame is None else frame)
@@ -313,9 +315,10 @@ def seed_avatar(clip: Clip, model, opts: TrainOptions, frame: int | None = None)
         neutral = model(shape=shape).vertices[0]
         kw = model_inputs(p, torch.tensor([f], device=model.device))
         verts = model(**kw).vertices[0]
-    col, _ = seed_triangle_colors(model, verts, clip.frames[f], clip.K)
+    col, _ = seed_triangle_colors(model, verts, clip.frames[f], clip.K, min_facing=min_facing)
     return build_avatar(model, vertices=neutral, shape=p["shape"], n_gaussians=opts.n_gaussians,
-                        face_weights=part_density(model), colors=col.to(model.device), seed=opts.seed)
+                        face_weights=part_density(model), colors=col.to(model.device), coverage=coverage,
+                        seed=opts.seed)
 
 
 #: seed density (Gaussians per unit area, relative) of the model's parts: the back of the head and the hidden
