@@ -265,14 +265,17 @@ def long_input(minutes: float, methods=("align", "whisper+align", "hama+align"))
 
 
 def choose(g, s, sp, ns):
-    """The text-free default: no phones on non-speech; then gold accuracy; then silver; then speed."""
+    """The text-free default: no phones on non-speech; then gold accuracy; then agreement with the
+    aligner on GRID (boundaries, closures, phone error rate: the phone identities drive the visemes);
+    then CPU time."""
     cands = [m for m in METHODS if m != "align"]
     clean = [m for m in cands if sum(ns[m].values()) == 0]
     pool = clean or cands
 
     def key(m):
         hits = g[m]["arctic_closures"] + g[m]["grid_closures"]
-        return (round(g[m]["arctic_med"], 3), -sum(hits) / len(hits), round(s[m]["med"], 3), -s[m]["hits"], sp[m][0])
+        return (round(g[m]["arctic_med"], 3), -sum(hits) / len(hits), round(s[m]["med"], 3), -s[m]["hits"],
+                round(s[m]["per"], 2), sp[m][0])
     return sorted(pool, key=key)[0], clean
 
 
@@ -286,29 +289,45 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--long-minutes", type=float, default=10.0)
     ap.add_argument("--long-child", default=None)
+    ap.add_argument("--from-log", default=None, help="re-render the report from a previous run's printed JSON lines")
     args = ap.parse_args()
     _threads(args.threads)
     if args.long_child:
         return long_child(args.long_child, args.long_minutes)
-    from headgen.audio.align import AUTO_METHOD
-    d = _data()
     t_all = time.time()
-    load_models()
-    g = gold(d)
-    print("gold", json.dumps(g), flush=True)
-    s = silver(d)
-    print("silver", json.dumps(s), flush=True)
-    sp = speed(d)
-    print("speed", json.dumps(sp), flush=True)
-    ns = non_speech()
-    print("non-speech", json.dumps(ns), flush=True)
-    lg = long_input(args.long_minutes)
-    print("long", json.dumps(lg), flush=True)
+    if args.from_log:  # re-render the report from the JSON lines a previous run printed
+        res = {}
+        for ln in Path(args.from_log).read_text().splitlines():
+            key, _, rest = ln.partition(" ")
+            if key in ("gold", "silver", "speed", "non-speech", "long", "wall"):
+                res[key] = json.loads(rest)
+        g, s, sp, ns, lg, wall = res["gold"], res["silver"], res["speed"], res["non-speech"], res["long"], res.get("wall", float("nan"))
+    else:
+        d = _data()
+        load_models()
+        g = gold(d)
+        print("gold", json.dumps(g), flush=True)
+        s = silver(d)
+        print("silver", json.dumps(s), flush=True)
+        sp = speed(d)
+        print("speed", json.dumps(sp), flush=True)
+        ns = non_speech()
+        print("non-speech", json.dumps(ns), flush=True)
+        lg = long_input(args.long_minutes)
+        print("long", json.dumps(lg), flush=True)
+        wall = time.time() - t_all
+        print("wall", json.dumps(wall), flush=True)
+    report(args, g, s, sp, ns, lg, wall)
+
+
+def report(args, g, s, sp, ns, lg, wall):
+    """Write the markdown tables to ``args.out`` and print them."""
+    from headgen.audio.align import AUTO_METHOD
     pick, clean = choose(g, s, sp, ns)
     dur = sp["duration"]
     L = ["# Phone timing from speech (bench/audio_align.py)", "",
          f"CPU, {args.threads} threads (OMP/torch/CTranslate2), machine shared with other jobs (wall times are "
-         f"inflated; CPU seconds are the cleaner number). Bench wall time {time.time() - t_all:.0f} s.", "",
+         f"inflated; CPU seconds are the cleaner number). Bench wall time {wall:.0f} s.", "",
          "## Accuracy on gold labels", "",
          "ARCTIC slt_a0009: 40 phone labels (39 boundaries, 2 closures: P in *sharply*, B in *table*). "
          "GRID swwp2s.align: word labels, 7 word boundaries, 1 word-initial closure (*p*). Targets: median "
@@ -345,7 +364,7 @@ def main():
           "|---|" + "---|" * len(next(iter(ns.values())))]
     for m, r in ns.items():
         L.append(f"| {m} | " + " | ".join(str(v) for v in r.values()) + " |")
-    L += ["", f"## Long input ({args.long_minutes:g} min, the clips repeated with 0.5 s pauses; one subprocess each)", "",
+    L += ["", "## Long input (the clips repeated with 0.5 s pauses; one subprocess each)", "",
           "| method | audio s | chunks | CPU s | wall s | RSS before (models + samples, MB) | peak RSS (MB) | words | speech phones | word starts vs single-clip alignment |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in lg:
@@ -362,7 +381,7 @@ def main():
           "recordings, so a chunk mixes speakers and channels, unlike one long recording.", "",
           "## Text-free default", "",
           "Rule: no speech phones on silence/noise/music; then lowest ARCTIC median boundary error; then closure "
-          "hit rate (gold); then silver boundary deviation and closures; then CPU time.",
+          "hit rate (gold); then silver boundary deviation, closures and phone error rate; then CPU time.",
           f"Methods clean on non-speech: {', '.join(clean) or 'none'}. The rule picks **{pick}**; "
           f"`headgen.audio.align.AUTO_METHOD` is **{AUTO_METHOD}**"
           + (" (agrees)." if pick == AUTO_METHOD else " (DIFFERS: update AUTO_METHOD or explain)."), ""]
