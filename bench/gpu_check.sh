@@ -39,15 +39,13 @@ print('gsplat', 'built' if _C is not None else 'NOT built', 'in %.0f s' % (time.
   gs_pid=$!
 fi
 
-stamp "building our extensions (CUDA and CPU, in parallel)"
+stamp "building our extension (CUDA and CPU builds, in parallel)"
 build() {  # $1: label, $2: python statement that builds it
   MAX_JOBS=4 timeout 400 $PY -c "import time; t=time.time(); $2; print('$1 built in %.0f s' % (time.time()-t))" 2>&1 | tail -15
 }
 pids=()
-build "splat cuda" "from headgen.splat.backends import cuda_ops; cuda_ops()" > /tmp/ext_splat_cuda.log & pids+=($!)
-build "raster cuda" "from headgen.render.backends.builtin import extension; extension(cuda=True)" > /tmp/ext_raster_cuda.log & pids+=($!)
-build "splat cpu" "from headgen.splat.backends import cpu_ops; cpu_ops()" > /dev/null & pids+=($!)
-build "raster cpu" "from headgen.render.backends.builtin import extension; extension()" > /dev/null & pids+=($!)
+build "ext cuda" "from headgen.ext import ops; ops(cuda=True)" > /tmp/ext_ops_cuda.log & pids+=($!)
+build "ext cpu" "from headgen.ext import ops; ops()" > /dev/null & pids+=($!)
 wait "${pids[@]}"
 cat /tmp/ext_*_cuda.log | tee "$OUT/build.log"
 

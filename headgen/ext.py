@@ -1,10 +1,14 @@
-"""Build and load the C++/CUDA extensions whose sources live in ``<repo>/cuda_ext``.
+"""Build and load the C++/CUDA extension whose sources live in ``<repo>/cuda_ext``.
 
 The per-element math lives in ``cuda_ext/include/*.h`` as ``HG_HD`` (``__host__ __device__``)
-functions, compiled twice: by g++ with OpenMP into a CPU extension (always available where a
-compiler is) and by nvcc into a CUDA extension (when torch has CUDA). Builds go through
-``torch.utils.cpp_extension.load`` (ninja, cached under ``~/.cache/headgen/ext``), once per
-source digest, on first use.
+functions, compiled twice: by g++ with OpenMP into the CPU extension ``headgen_ops_cpu`` (always
+available where a compiler is) and, with nvcc, into ``headgen_ops_cuda`` (when torch has CUDA). Both
+register the same op names (``cuda_ext/bindings.cpp``: Gaussian splatting and the triangle
+rasteriser); the CUDA build also runs the CPU ops on CPU tensors. :func:`ops` returns the module;
+:func:`build_once` is the one place that remembers a failed build (never retried in the process) so
+``headgen.splat`` and ``headgen.render`` fall back to their torch references. Builds go through
+``torch.utils.cpp_extension.load`` (ninja, cached under ``~/.cache/headgen/ext``), once per source
+digest, on first use.
 """
 from __future__ import annotations
 
@@ -13,14 +17,22 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from headgen.assets import REPO_ROOT, cache_dir
 from headgen.errors import HeadgenError
 
 EXT_ROOT = REPO_ROOT / "cuda_ext"
 INCLUDE_DIR = EXT_ROOT / "include"
+#: sources of the two builds (relative to cuda_ext/); the CUDA build compiles with -DHG_WITH_CUDA
+CPU_SOURCES = ("bindings.cpp", "cpu/splat_cpu.cpp", "cpu/raster_cpu.cpp")
+CUDA_SOURCES = CPU_SOURCES + ("cuda/splat_cuda.cu", "cuda/raster_cuda.cu", "cuda/torch_ops.cpp")
+#: the plain-CUDA kernel files, compile-checked with nvcc where torch has no CUDA (nvcc_compile_check)
+CUDA_KERNEL_SOURCES = ("cuda/splat_cuda.cu",)
+_FAILED: dict[str, Exception] = {}   # backend key -> the exception of its failed build (this process)
 
 
 class ExtensionBuildError(HeadgenError):
@@ -67,12 +79,12 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verb
     tag = _digest(src + _included_headers(src))
     build_dir = cache_dir() / "ext" / f"{name}_{tag}"
     build_dir.mkdir(parents=True, exist_ok=True)
-    cflags = ["-O3", "-fopenmp", "-DHG_WITH_OPENMP"]  # torch picks the C++ standard
+    cflags = ["-O3", "-fopenmp", "-DHG_WITH_OPENMP"] + (["-DHG_WITH_CUDA"] if cuda else [])  # torch picks the std
     kwargs = dict(name=name, sources=[str(s) for s in src], extra_include_paths=[str(INCLUDE_DIR)],
                   extra_cflags=cflags, extra_ldflags=["-fopenmp"], build_directory=str(build_dir),
                   verbose=verbose)
     if cuda:
-        kwargs["extra_cuda_cflags"] = ["-O3", "--use_fast_math", "-std=c++17", "-lineinfo"]
+        kwargs["extra_cuda_cflags"] = ["-O3", "--use_fast_math", "-std=c++17", "-lineinfo", "-DHG_WITH_CUDA"]
     if not os.environ.get("MAX_JOBS"):
         os.environ["MAX_JOBS"] = str(max(1, (os.cpu_count() or 2)))
     try:
@@ -80,6 +92,36 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verb
     except Exception as e:  # compiler errors come back as RuntimeError/CalledProcessError
         msg = str(e).strip().splitlines()
         raise ExtensionBuildError(f"building extension '{name}' failed: {' | '.join(msg[-8:])}") from e
+
+
+def ops(cuda: bool = False):
+    """The headgen extension module for CPU (``cuda=False``) or CUDA tensors (built once, cached): ops
+    project_fwd/bwd, sh_fwd/bwd, bin_tiles, raster_fwd/bwd (splatting) and mesh_raster (triangles).
+    Raises ExtensionBuildError when it cannot be built."""
+    if cuda:
+        return load_extension("headgen_ops_cuda", CUDA_SOURCES, cuda=True)
+    return load_extension("headgen_ops_cpu", CPU_SOURCES)
+
+
+def build_once(key: str, build: Callable, fallback: str | None = None):
+    """``build()`` (an extension loader such as ``lambda: ops(True)``) unless a build under ``key`` already
+    failed in this process -> the module, or None when it fails now or failed before. The first failure
+    is remembered (not retried: a failing compile is slow) and, with ``fallback`` (what the caller uses
+    instead), reported once as a warning."""
+    if key in _FAILED:
+        return None
+    try:
+        return build()
+    except Exception as e:  # ExtensionBuildError, missing compiler / nvcc / CUDA torch
+        _FAILED[key] = e
+        if fallback:
+            warnings.warn(f"headgen: the {key} extension is unavailable ({e}); using {fallback}")
+        return None
+
+
+def build_error(key: str) -> Exception | None:
+    """The remembered failure of the ``key`` build in this process (None: not failed or not tried)."""
+    return _FAILED.get(key)
 
 
 def nvcc_compile_check(cu_files: list[str], out_dir: str | Path, extra_flags: list[str] | None = None) -> list[Path]:

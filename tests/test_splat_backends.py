@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from headgen import ext
 from headgen.splat import backends
 from headgen.splat.backends import resolve_backend
 
@@ -18,7 +19,7 @@ def test_auto_falls_back_to_the_reference_once_and_does_not_rebuild(monkeypatch)
         raise RuntimeError("no compiler")
 
     monkeypatch.setattr(backends, "cpu_ops", broken)
-    monkeypatch.setattr(backends, "_BUILD_ERRORS", {})
+    monkeypatch.setattr(ext, "_FAILED", {})
     with pytest.warns(UserWarning, match="no compiler"):
         assert resolve_backend("auto", torch.device("cpu")) == "torch"
     assert resolve_backend("auto", torch.device("cpu")) == "torch"

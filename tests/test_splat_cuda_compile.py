@@ -50,8 +50,8 @@ def test_cuda_bindings_syntax():
         pytest.skip("CUDA headers not found")
     from torch.utils.cpp_extension import include_paths
 
-    src = EXT_ROOT / "splat_bindings_cuda.cpp"
-    d = _stamp("bind", _sources() + [src])
+    srcs = [EXT_ROOT / "bindings.cpp", EXT_ROOT / "cuda" / "torch_ops.cpp"]
+    d = _stamp("bind", _sources() + srcs + [INCLUDE_DIR / "ops.h", INCLUDE_DIR / "raster_api.h"])
     if (d / "ok").exists():
         return
     d.mkdir(parents=True, exist_ok=True)
@@ -60,7 +60,8 @@ def test_cuda_bindings_syntax():
     (stub / "cuda_cmake_macros.h").write_text("#pragma once\n")
     cmd = ["c++", "-fsyntax-only", "-std=c++17", "-w", *[f"-I{p}" for p in include_paths()],
            f"-I{sysconfig.get_paths()['include']}", f"-I{INCLUDE_DIR}", f"-I{CUDA_HOME / 'include'}",
-           f"-I{d / 'stub'}", "-DTORCH_EXTENSION_NAME=headgen_check", str(src)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+           f"-I{d / 'stub'}", "-DTORCH_EXTENSION_NAME=headgen_check", "-DHG_WITH_CUDA"]
+    for src in srcs:
+        r = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
     (d / "ok").write_text("ok")

@@ -8,11 +8,11 @@
 #include <omp.h>
 #endif
 
-#include "raster_api.h"
+#include "ops.h"
 #include "raster_common.h"
 
-std::vector<torch::Tensor> raster_forward_cpu(torch::Tensor verts_screen, torch::Tensor faces, int64_t height,
-                                              int64_t width, double znear, int64_t tile_rows) {
+std::vector<torch::Tensor> hg_cpu::mesh_raster(torch::Tensor verts_screen, torch::Tensor faces, int64_t height,
+                                               int64_t width, double znear, int64_t tile_rows) {
   TORCH_CHECK(verts_screen.dim() == 3 && verts_screen.size(2) == 3, "verts_screen must be (B, V, 3)");
   TORCH_CHECK(faces.dim() == 2 && faces.size(1) == 3, "faces must be (F, 3)");
   TORCH_CHECK(height > 0 && width > 0, "image size must be positive");

@@ -16,11 +16,12 @@
 #include <omp.h>
 #endif
 
+#include "ops.h"
 #include "splat_math.h"
 
 using namespace hgsplat;
 
-namespace {
+namespace hg_cpu {
 
 // float32 / float64 dispatch without a macro (OpenMP pragmas cannot live inside macro arguments)
 template <typename F> void dispatch_float(at::ScalarType t, F f) {
@@ -425,15 +426,4 @@ std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conic
     return {v_means2d, v_conics, v_colors, v_opac};
 }
 
-}  // namespace
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-    m.doc() = "headgen 3D Gaussian splatting rasteriser, CPU (OpenMP) backend";
-    m.def("project_fwd", &project_fwd);
-    m.def("project_bwd", &project_bwd);
-    m.def("sh_fwd", &sh_fwd);
-    m.def("sh_bwd", &sh_bwd);
-    m.def("bin_tiles", &bin_tiles);
-    m.def("raster_fwd", &raster_fwd);
-    m.def("raster_bwd", &raster_bwd);
-}
+}  // namespace hg_cpu

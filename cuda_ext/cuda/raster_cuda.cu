@@ -3,7 +3,7 @@
 // float depths order like their bit patterns; ties go to the smaller id, as on the CPU); a second
 // kernel decodes the winners and evaluates perspective-correct barycentrics.
 // Only CUDA runtime + torch core headers here (no c10/cuda), so nvcc_compile_check works against a
-// CPU build of torch; the caller (raster_bindings_cuda.cpp) sets the device and passes the stream.
+// CPU build of torch; the caller (hg_cuda::mesh_raster, cuda/torch_ops.cpp) sets the device and passes the stream.
 #include <cuda_runtime.h>
 
 #include "raster_api.h"

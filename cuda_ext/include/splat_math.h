@@ -162,6 +162,46 @@ HG_HD void gaussian_to_camera(const T *mean, const T *q, const T *s, const T *vi
     mat3_mul_bt(tmp, Rv, covc);
 }
 
+// The pinhole projection's Jacobian at a camera-space mean mc and the projected 2D covariance
+// J covc J^T (gsplat's persp_proj: for the Jacobian the mean's image-plane ratios x/z, y/z are clamped
+// to 1.3x the image's half field of view). Shared by project_gaussian and its backward.
+template <typename T> struct Cov2D {
+    T rz;                   // 1 / depth
+    T txc, tyc;             // the clamped camera x, y in the Jacobian
+    bool clamp_x, clamp_y;  // whether the ratio was clamped (the Jacobian then ignores it)
+    T J[6];                 // 2x3 Jacobian, row-major
+    T JC[6];                // J covc
+    T a, b, c;              // the symmetric 2D covariance [[a, b], [b, c]], before eps2d
+};
+
+template <typename T>
+HG_HD void project_cov2d(const T *mc, const T *covc, const T *K, const ProjParams &p, Cov2D<T> &o) {
+    const T fx = K[0], fy = K[4], cx = K[2], cy = K[5];
+    const T tan_fovx = T(0.5) * T(p.width) / fx, tan_fovy = T(0.5) * T(p.height) / fy;
+    const T lim_x_pos = (T(p.width) - cx) / fx + T(0.3) * tan_fovx;
+    const T lim_x_neg = cx / fx + T(0.3) * tan_fovx;
+    const T lim_y_pos = (T(p.height) - cy) / fy + T(0.3) * tan_fovy;
+    const T lim_y_neg = cy / fy + T(0.3) * tan_fovy;
+    const T tz = mc[2], rz = T(1) / tz, rz2 = rz * rz;
+    const T ux = mc[0] * rz, uy = mc[1] * rz;
+    o.rz = rz;
+    o.clamp_x = ux < -lim_x_neg || ux > lim_x_pos;
+    o.clamp_y = uy < -lim_y_neg || uy > lim_y_pos;
+    o.txc = tz * hs_min(lim_x_pos, hs_max(-lim_x_neg, ux));
+    o.tyc = tz * hs_min(lim_y_pos, hs_max(-lim_y_neg, uy));
+    const T J[6] = {fx * rz, T(0), -fx * o.txc * rz2, T(0), fy * rz, -fy * o.tyc * rz2};
+    for (int i = 0; i < 6; ++i) o.J[i] = J[i];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 3; ++j) o.JC[i * 3 + j] = J[i * 3] * covc[j] + J[i * 3 + 1] * covc[3 + j] + J[i * 3 + 2] * covc[6 + j];
+    T c2[4];
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+            c2[i * 2 + j] = o.JC[i * 3] * J[j * 3] + o.JC[i * 3 + 1] * J[j * 3 + 1] + o.JC[i * 3 + 2] * J[j * 3 + 2];
+    o.a = c2[0];
+    o.b = T(0.5) * (c2[1] + c2[2]);
+    o.c = c2[3];
+}
+
 // Full forward projection of one Gaussian into one camera (gsplat's fully_fused_projection, pinhole).
 // viewmat: 16 row-major, K: 9 row-major. opacity may be null (then the 3.33 sigma box is used).
 template <typename T>
@@ -178,23 +218,9 @@ HG_HD void project_gaussian(const T *mean, const T *q, const T *s, const T *opac
     if (mc[2] < T(p.near_plane) || mc[2] > T(p.far_plane)) return;
     const T fx = K[0], fy = K[4], cx = K[2], cy = K[5];
     const T tx = mc[0], ty = mc[1], tz = mc[2];
-    const T tan_fovx = T(0.5) * T(p.width) / fx, tan_fovy = T(0.5) * T(p.height) / fy;
-    const T lim_x_pos = (T(p.width) - cx) / fx + T(0.3) * tan_fovx;
-    const T lim_x_neg = cx / fx + T(0.3) * tan_fovx;
-    const T lim_y_pos = (T(p.height) - cy) / fy + T(0.3) * tan_fovy;
-    const T lim_y_neg = cy / fy + T(0.3) * tan_fovy;
-    const T rz = T(1) / tz, rz2 = rz * rz;
-    const T txc = tz * hs_min(lim_x_pos, hs_max(-lim_x_neg, tx * rz));
-    const T tyc = tz * hs_min(lim_y_pos, hs_max(-lim_y_neg, ty * rz));
-    const T J[6] = {fx * rz, T(0), -fx * txc * rz2, T(0), fy * rz, -fy * tyc * rz2};
-    // cov2d = J covc J^T
-    T JC[6];
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 3; ++j) JC[i * 3 + j] = J[i * 3] * covc[j] + J[i * 3 + 1] * covc[3 + j] + J[i * 3 + 2] * covc[6 + j];
-    T c2[4];
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j) c2[i * 2 + j] = JC[i * 3] * J[j * 3] + JC[i * 3 + 1] * J[j * 3 + 1] + JC[i * 3 + 2] * J[j * 3 + 2];
-    const T a = c2[0], b = T(0.5) * (c2[1] + c2[2]), c = c2[3];
+    Cov2D<T> cv;
+    project_cov2d(mc, covc, K, p, cv);
+    const T rz = cv.rz, a = cv.a, b = cv.b, c = cv.c;
     const T det_orig = a * c - b * b;
     const T ab = a + T(p.eps2d), cb = c + T(p.eps2d);
     const T det = ab * cb - b * b;
@@ -234,27 +260,14 @@ HG_HD void project_gaussian_vjp(const T *mean, const T *q, const T *s, const T *
                                 const T *v_mean2d, T v_depth, const T *v_conic, T v_comp, T *v_mean, T *v_q, T *v_s) {
     T Rv[9], mc[3], covc[9];
     gaussian_to_camera(mean, q, s, viewmat, Rv, mc, covc);
-    const T fx = K[0], fy = K[4], cx = K[2], cy = K[5];
-    const T tx = mc[0], ty = mc[1], tz = mc[2];
-    const T tan_fovx = T(0.5) * T(p.width) / fx, tan_fovy = T(0.5) * T(p.height) / fy;
-    const T lim_x_pos = (T(p.width) - cx) / fx + T(0.3) * tan_fovx;
-    const T lim_x_neg = cx / fx + T(0.3) * tan_fovx;
-    const T lim_y_pos = (T(p.height) - cy) / fy + T(0.3) * tan_fovy;
-    const T lim_y_neg = cy / fy + T(0.3) * tan_fovy;
-    const T rz = T(1) / tz, rz2 = rz * rz, rz3 = rz2 * rz;
-    const T ux = tx * rz, uy = ty * rz;
-    const bool clamp_x = ux < -lim_x_neg || ux > lim_x_pos;
-    const bool clamp_y = uy < -lim_y_neg || uy > lim_y_pos;
-    const T txc = tz * hs_min(lim_x_pos, hs_max(-lim_x_neg, ux));
-    const T tyc = tz * hs_min(lim_y_pos, hs_max(-lim_y_neg, uy));
-    const T J[6] = {fx * rz, T(0), -fx * txc * rz2, T(0), fy * rz, -fy * tyc * rz2};
-    T JC[6];
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 3; ++j) JC[i * 3 + j] = J[i * 3] * covc[j] + J[i * 3 + 1] * covc[3 + j] + J[i * 3 + 2] * covc[6 + j];
-    T c2[4];
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j) c2[i * 2 + j] = JC[i * 3] * J[j * 3] + JC[i * 3 + 1] * J[j * 3 + 1] + JC[i * 3 + 2] * J[j * 3 + 2];
-    const T a = c2[0], b = T(0.5) * (c2[1] + c2[2]), c = c2[3];
+    const T fx = K[0], fy = K[4];
+    const T tx = mc[0], ty = mc[1];
+    Cov2D<T> cv;
+    project_cov2d(mc, covc, K, p, cv);
+    const T rz = cv.rz, rz2 = rz * rz, rz3 = rz2 * rz, txc = cv.txc, tyc = cv.tyc;
+    const bool clamp_x = cv.clamp_x, clamp_y = cv.clamp_y;
+    const T *J = cv.J, *JC = cv.JC;
+    const T a = cv.a, b = cv.b, c = cv.c;
     const T ab = a + T(p.eps2d), cb = c + T(p.eps2d);
     const T det = ab * cb - b * b;
     const T det_orig = a * c - b * b;

@@ -1,38 +1,34 @@
 """Rasteriser backends. Each is ``fn(verts_screen (B,V,3) float, faces (F,3) long, H, W, znear)
 -> (tri_id (B,H,W) int, depth (B,H,W), bary (B,H,W,3))`` with the conventions of
-``headgen.render.raster``. Optional packages are imported lazily."""
+``headgen.render.raster``. Names as in ``headgen.splat``: "cpu" / "cuda" (our extension, ``ext``),
+"torch" (the pure-torch reference), plus "pytorch3d" and "nvdiffrast" when installed ("builtin" is an
+old name of our extension on the tensors' device). Optional packages are imported lazily."""
 from __future__ import annotations
 
-import warnings
+import importlib.util
 
 import torch
 
-NAMES = ("builtin", "torch", "pytorch3d", "nvdiffrast")
-_warned = False
-_builtin_error: dict = {}  # cuda flag -> build exception or None
+from headgen import ext as headgen_ext
+
+NAMES = ("cpu", "cuda", "torch", "pytorch3d", "nvdiffrast")
 
 
-def available(name: str) -> bool:
-    """Whether backend ``name`` can run here (imports the optional package / builds the extension)."""
-    import importlib.util
-
-    try:
-        if name in ("pytorch3d", "nvdiffrast"):
-            return importlib.util.find_spec(name) is not None
-        if name == "builtin":
-            from headgen.render.backends import builtin
-            builtin.extension(False)
-        else:
-            _load(name)
+def available(name: str, device: torch.device | str = "cpu") -> bool:
+    """Whether backend ``name`` can run here (the optional package is installed / our extension for
+    ``device`` builds; "cuda" implies a CUDA device)."""
+    if name in ("pytorch3d", "nvdiffrast"):
+        return importlib.util.find_spec(name) is not None
+    if name == "torch":
         return True
-    except Exception:
-        return False
+    cuda = name == "cuda" or (name == "builtin" and torch.device(device).type == "cuda")
+    return headgen_ext.build_once("cuda" if cuda else "cpu", lambda: headgen_ext.ops(cuda)) is not None
 
 
 def _load(name: str):
-    if name == "builtin":
-        from headgen.render.backends import builtin
-        return builtin.raster
+    if name in ("cpu", "cuda", "builtin"):
+        from headgen.render.backends import ext
+        return ext.raster
     if name == "torch":
         from headgen.render.backends import torch_ref
         return torch_ref.raster
@@ -47,24 +43,16 @@ def _load(name: str):
 
 def get_backend(name: str, device: torch.device):
     """Resolve ``name`` ("auto" or one of NAMES) to a backend function for tensors on ``device``.
-    auto: nvdiffrast on CUDA when installed, else builtin; falls back to the torch reference
-    (with a warning) when the builtin extension cannot be built."""
-    global _warned
+    auto: nvdiffrast on CUDA when installed, else our extension for the device; falls back to the torch
+    reference (with one warning) when the extension cannot be built (``headgen.ext.build_once``)."""
+    cuda = torch.device(device).type == "cuda"
+    if name in ("cpu", "cuda") and (name == "cuda") != cuda:
+        raise ValueError(f"rasteriser backend {name!r} needs {name.upper()} tensors (got tensors on {device})")
     if name != "auto":
         return _load(name)
-    if torch.device(device).type == "cuda" and available("nvdiffrast"):
+    if cuda and available("nvdiffrast"):
         return _load("nvdiffrast")
-    cuda = torch.device(device).type == "cuda"
-    if cuda not in _builtin_error:
-        try:
-            from headgen.render.backends import builtin
-            builtin.extension(cuda)
-            _builtin_error[cuda] = None
-        except Exception as e:  # no compiler: keep working, slowly (and do not retry the build)
-            _builtin_error[cuda] = e
-    if _builtin_error[cuda] is None:
-        return _load("builtin")
-    if not _warned:
-        warnings.warn(f"builtin rasteriser unavailable ({_builtin_error[cuda]}); using the pure-torch reference")
-        _warned = True
+    ours = "cuda" if cuda else "cpu"
+    if headgen_ext.build_once(ours, lambda: headgen_ext.ops(cuda), "the pure-torch reference rasteriser") is not None:
+        return _load(ours)
     return _load("torch")

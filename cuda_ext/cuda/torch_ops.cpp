@@ -1,15 +1,18 @@
-// torch bindings of the CUDA splatting backend (built only with cuda=True, i.e. with a CUDA torch).
-// Same function names and signatures as the CPU module (cpu/splat_cpu.cpp). float32 only.
+// The CUDA backend's torch ops (ops.h, namespace hg_cuda; built only with -DHG_WITH_CUDA, i.e. with a CUDA
+// torch): device guard, current stream and output allocation around the plain-CUDA launchers of
+// cuda/splat_cuda.cu and cuda/raster_cuda.cu. float32 only.
 #include <torch/extension.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include <vector>
 
+#include "ops.h"
+#include "raster_api.h"
 #include "splat_cuda.h"
 #include "splat_math.h"
 
-namespace {
+namespace hg_cuda {
 
 void check_cuda(const torch::Tensor &t, const char *name) {
     TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
@@ -169,15 +172,11 @@ std::vector<torch::Tensor> raster_bwd(torch::Tensor means2d, torch::Tensor conic
     return {v_means2d, v_conics, v_colors, v_opac};
 }
 
-}  // namespace
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-    m.doc() = "headgen 3D Gaussian splatting rasteriser, CUDA backend";
-    m.def("project_fwd", &project_fwd);
-    m.def("project_bwd", &project_bwd);
-    m.def("sh_fwd", &sh_fwd);
-    m.def("sh_bwd", &sh_bwd);
-    m.def("bin_tiles", &bin_tiles);
-    m.def("raster_fwd", &raster_fwd);
-    m.def("raster_bwd", &raster_bwd);
+std::vector<torch::Tensor> mesh_raster(torch::Tensor verts_screen, torch::Tensor faces, int64_t height,
+                                       int64_t width, double znear, int64_t /*tile_rows*/) {
+    TORCH_CHECK(verts_screen.is_cuda(), "verts_screen must be a CUDA tensor");
+    const c10::cuda::OptionalCUDAGuard guard(verts_screen.device());
+    return raster_forward_cuda_impl(verts_screen, faces, height, width, znear, stream());
 }
+
+}  // namespace hg_cuda
