@@ -327,7 +327,7 @@ def report(args, g, s, sp, ns, lg, wall):
     dur = sp["duration"]
     L = ["# Phone timing from speech (bench/audio_align.py)", "",
          f"CPU, {args.threads} threads (OMP/torch/CTranslate2), machine shared with other jobs (wall times are "
-         f"inflated; CPU seconds are the cleaner number). Bench wall time {wall:.0f} s.", "",
+         "inflated; CPU seconds are the cleaner number)." + (f" Bench wall time {wall:.0f} s." if wall == wall else ""), "",
          "## Accuracy on gold labels", "",
          "ARCTIC slt_a0009: 40 phone labels (39 boundaries, 2 closures: P in *sharply*, B in *table*). "
          "GRID swwp2s.align: word labels, 7 word boundaries, 1 word-initial closure (*p*). Targets: median "
