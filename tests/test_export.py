@@ -157,3 +157,78 @@ def test_cli_errors_are_one_line(tmp_path, capsys, fit_path):
     assert "Traceback" not in "".join(err)
     assert main(["export", str(fit_path), "-o", str(tmp_path / "ok.glb")]) == 0
     assert (tmp_path / "ok.glb").stat().st_size > 1e6
+
+
+@pytest.mark.skipif(__import__("headgen.viewer.browser", fromlist=["x"]).find_chromium() is None,
+                    reason="chromium is not installed (apt-get install chromium)")
+def test_threejs_plays_the_glb(tmp_path):
+    """three.js (viser's web client loads .glb with GLTFLoader and plays its clips with an AnimationMixer) in
+    headless Chromium: the exported mesh is drawn, and its animation (jawOpen morph weights, head yaw) changes
+    the picture over time, while the same mesh without an animation stays still."""
+    import contextlib
+    import io
+    import time
+
+    import viser
+    from headgen.artifacts.animation import write_animation
+    from headgen.export import export_clip
+    from headgen.export.gltf import write_morph_glb
+    from headgen.export.sources import clip_rig, load_clip
+    from headgen.models.arkit import arkit_index
+    from headgen.viewer.app import _over_white
+    from headgen.viewer.browser import HeadlessBrowser, free_port
+
+    fps, n = 25.0, 50
+    t = np.arange(n) / fps
+    arkit = np.zeros((n, 52), np.float32)
+    arkit[:, arkit_index("jawOpen")] = 0.5 - 0.5 * np.cos(2 * np.pi * t / 1.0)
+    from headgen.geometry.rotations import axis_angle_to_matrix
+    yaw = np.deg2rad(35) * np.sin(2 * np.pi * t / 2.0)          # and the head turns (rotation channel)
+    R = axis_angle_to_matrix(torch.as_tensor(np.stack([0 * yaw, yaw, 0 * yaw], 1))).numpy()
+    anim = write_animation(tmp_path / "animation.npz", arkit=arkit, head_rotation=R, eyes=np.zeros((n, 2, 2)),
+                           fps=fps)
+    animated = export_clip(anim, tmp_path / "anim.glb", parts="face").read_bytes()
+    still = write_morph_glb(tmp_path / "still.glb", clip_rig(load_clip(anim), "face")).read_bytes()
+
+    import logging
+    logging.getLogger("websockets.server").setLevel(logging.CRITICAL)   # Chromium's probe connections
+    port = free_port()
+    with contextlib.redirect_stdout(io.StringIO()):
+        server = viser.ViserServer(host="127.0.0.1", port=port, verbose=False)
+    try:
+        server.scene.configure_environment_map(hdri=None)
+        server.scene.add_light_hemisphere("/fill", ground_color=(90, 80, 70), intensity=1.2)
+        server.initial_camera.position = (0.0, -0.03, 0.3)
+        server.initial_camera.look_at = (0.0, -0.03, 0.0)
+        server.initial_camera.up = (0.0, 1.0, 0.0)
+        server.scene.add_glb("/head", animated)
+        with HeadlessBrowser(f"http://127.0.0.1:{port}", size=(800, 600)):
+            end = time.perf_counter() + 90
+            while not server.get_clients() and time.perf_counter() < end:
+                time.sleep(0.05)
+            client = next(iter(server.get_clients().values()))
+
+            def shots(k: int) -> list:
+                out = []
+                for _ in range(k):
+                    out.append(_over_white(client.get_render(300, 400, transport_format="png", timeout=90)).astype(int))
+                    time.sleep(0.15)
+                return out
+
+            frames = []
+            while time.perf_counter() < end:      # wait for the model to appear
+                frames = shots(1)
+                if (frames[0] != 255).any(-1).mean() > 0.1:
+                    break
+            frames += shots(4)
+            drawn = [(f != 255).any(-1).mean() for f in frames]
+            assert min(drawn) > 0.1, drawn
+            change = max((np.abs(a - b).max(-1) > 30).mean() for a in frames for b in frames)
+            assert change > 0.005, f"the animated glb did not move ({change:.4f} of the pixels changed)"
+            server.scene.add_glb("/head", still)   # replaces the node
+            time.sleep(1.0)
+            a, b = shots(2)
+            assert (np.abs(a - b).max(-1) > 30).mean() < 0.001
+    finally:
+        with contextlib.redirect_stdout(io.StringIO()):
+            server.stop()

@@ -14,6 +14,7 @@ def view_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to serve on (0.0.0.0 for other machines)."),
     audio: Optional[Path] = typer.Option(None, "--audio", help="Speech to play with an animation."),
     media: Optional[Path] = typer.Option(None, "--media", help="Video for a fit's backdrop (default: the pipeline's input)."),
+    avatar: Optional[Path] = typer.Option(None, "--avatar", help="Avatar folder to drive with a fit.npz / animation.npz."),
     node: Optional[str] = typer.Option(None, "--node", help="Pipeline folder: which node output to show first."),
     parts: str = typer.Option("head", "--parts", help="ICT mesh parts: face, head or full."),
     headless: bool = typer.Option(False, "--headless", help="Draw in headless Chromium and exit (with --screenshot)."),
@@ -28,6 +29,10 @@ def view_command(
     for p, what in ((audio, "--audio"), (media, "--media")):
         if p is not None and not p.is_file():
             raise InputError(f"{what} {p}: no such file")
+    source = path
+    if avatar is not None:
+        from headgen.export.sources import load_clip
+        source = load_clip(path, node=node, media=media, audio=audio, avatar=avatar)
     if headless or shot is not None:
         if not (headless and shot is not None):
             raise InputError("--headless and --screenshot OUT.png go together")
@@ -36,11 +41,11 @@ def view_command(
         except ValueError:
             raise InputError(f"--size {size!r}: expected WxH, e.g. 800x600") from None
         from headgen.viewer import screenshot
-        r = screenshot(path, shot, size=(w, h), frame=frame, parts=parts, node=node, media=media)
+        r = screenshot(source, shot, size=(w, h), frame=frame, parts=parts, node=node, media=media)
         print(f"wrote {r['path']} (first frame {r['first_frame_s']:.1f} s after the browser started)")
         return
     from headgen.viewer import Viewer
-    viewer = Viewer(path, host=host, port=port, parts=parts, audio=audio, media=media, node=node,
+    viewer = Viewer(source, host=host, port=port, parts=parts, audio=audio, media=media, node=node,
                     screenshot_dir=Path.cwd())
     print(f"headgen view: {viewer.url}  (Ctrl-C to stop)", flush=True)
     try:
