@@ -241,3 +241,36 @@ def test_avatar_video(arctic, short_wav, tmp_path, one_torch_thread):
     a[1, J] = 0.8
     f0, f1 = avatar_frames(tmp_path / "av", a, np.tile(np.eye(3), (2, 1, 1)), size=48)
     assert np.abs(f0.astype(int) - f1.astype(int)).max() > 0          # jawOpen moves the avatar
+
+
+def test_train_audio_cli_and_weights(arctic, arctic_curves, tmp_path, capsys, one_torch_thread):
+    """train-audio on a fit.npz (ICT curves of the ARCTIC utterance) + its audio; animate --weights uses it;
+    --style with a fit.npz learns the style; the Stage class follows the contract."""
+    from headgen.artifacts.animation import read_animation
+    from headgen.artifacts.fit import write_fit
+    from headgen.models.arkit import arkit_to_ict_matrix
+    from headgen.models.ict import load_ict_arrays
+    from headgen.pipeline.stage import _check_stage_class
+    from headgen.stages.animate.stage import AnimateStage
+    sp, c = arctic_curves
+    T = sp.n_frames
+    names = [str(n) for n in load_ict_arrays()["expression_names"]]
+    write_fit(tmp_path / "fit.npz", {
+        "model": np.array("ict"), "shape": np.zeros(10, np.float32), "expression_names": np.array(names),
+        "expression": np.clip(c.arkit @ arkit_to_ict_matrix(names), 0, 1).astype(np.float32),
+        "rotation": np.tile(np.eye(3, dtype=np.float32), (T, 1, 1)), "translation": np.zeros((T, 3), np.float32),
+        "K": np.eye(3, dtype=np.float32), "image_size": np.array([64, 64], np.int32), "fps": np.float32(25)})
+    rc, err = _cli(capsys, "train-audio", tmp_path / "fit.npz", "--media", arctic[0], "-o", tmp_path / "m.pt",
+                   "--steps", 20, "--width", 8)
+    assert rc == 0, err and (tmp_path / "m.pt").is_file()
+    lab = str(arctic[0]).replace(".wav", "_phone.lab")
+    rc, err = _cli(capsys, "animate", arctic[0], "-o", tmp_path / "w", "--weights", tmp_path / "m.pt", "--phones", lab,
+                   "--no-video")
+    assert rc == 0, err
+    assert read_animation(tmp_path / "w").n_frames == T
+    rc, err = _cli(capsys, "animate", arctic[0], "-o", tmp_path / "s", "--style", tmp_path / "fit.npz",
+                   "--style-media", arctic[0], "--phones", lab, "--no-video", "--method", "allphone")
+    assert rc == 0, err
+    rc, err = _cli(capsys, "animate", arctic[0], "-o", tmp_path / "x", "--model", "flame", "--no-video")
+    assert rc != 0 and "flame" in err and len(err.strip().splitlines()) == 1
+    _check_stage_class(AnimateStage, "test")

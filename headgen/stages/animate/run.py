@@ -136,7 +136,8 @@ def _load_style(style, style_media, opts, log):
         return load_style(style)
     if style_media is None:
         raise InputError(f"{style}: a fit.npz as --style needs --style-media (the fitted video, for its audio)")
-    st = learn_style_from_fit(style, style_media, method=opts.method, log=log)
+    # the style video has no transcript here: "align" (text only) falls back to the text-free default
+    st = learn_style_from_fit(style, style_media, method="auto" if opts.method == "align" else opts.method, log=log)
     log(f"style from {style.name}: lead {1000 * st.lead_s:.0f} ms, coarticulation width x{st.tau_scale:.1f}")
     return st
 
