@@ -99,6 +99,14 @@ def test_viewer_state(fit_path, avatar_dir, tmp_path):
         assert np.abs(np.array(v.handles["splats"].centers) - c0).max() > 0.005
 
 
+def test_taken_port_moves_on(fit_path):
+    from headgen.viewer import Viewer
+    from headgen.viewer.browser import free_port
+    port = free_port()
+    with Viewer(fit_path, port=port) as a, Viewer(fit_path, port=port) as b:
+        assert a.port == port and b.port != port and b.url.endswith(str(b.port))
+
+
 def test_viewer_animation_with_audio(tmp_path):
     """An animation.npz plays on the mesh; --audio puts the speech in the page as an audio player."""
     from headgen.artifacts.animation import write_animation

@@ -117,6 +117,7 @@ class Viewer:
         with contextlib.redirect_stdout(io.StringIO()) if not verbose else contextlib.nullcontext():
             self.server = viser.ViserServer(host=host, port=self.port, verbose=verbose)   # (its banner)
         self._verbose = verbose
+        self.port = int(self.server.get_port())     # viser moves on to the next port when this one is taken
         self.server.scene.set_up_direction("+y")
         self._environment = environment
         self._lock = threading.RLock()
