@@ -359,6 +359,71 @@ def _ps_align_16k(x: np.ndarray, words: list[str], prons: dict[str, list[str]] |
     return wsegs, psegs
 
 
+def _ps_word_frames(x: np.ndarray, words: list[str]) -> list[tuple[float, float]] | None:
+    """First (word-level) alignment pass only -> (start, end) seconds of each of ``words`` (all must be
+    in the decoder's dictionary already), or None."""
+    pcm = _pcm16(x)
+    with _lock:
+        dec = _align_decoder()
+        for attempt in range(2):
+            if attempt:
+                dec.reinit()
+                _ensure_words(dec, words)
+            try:
+                dec.set_align_text(" ".join(words))
+                dec.start_utt()
+                dec.process_raw(pcm, full_utt=True)
+                dec.end_utt()
+                if dec.hyp() is None:
+                    return None
+                segs = [(re.sub(r"\(\d+\)$", "", sg.word), sg.start_frame, sg.end_frame) for sg in dec.seg()]
+                break
+            except RuntimeError:
+                segs = None
+    if segs is None:
+        return None
+    out = [(a * FRAME_S, (b + 1) * FRAME_S) for w, a, b in segs if w not in ("<s>", "</s>", "<sil>")
+           and not w.startswith("+")]
+    return out if len(out) == len(words) else None
+
+
+def _align_piecewise(x: np.ndarray, words: list[str], prons: dict[str, list[str]] | None = None,
+                     offset: float = 0.0, piece_s: float = 8.0):
+    """Forced alignment of a chunk longer than ``piece_s`` in pieces: a word-level pass over the whole
+    chunk places the words, the chunk is cut in the middle of its pauses (energy gate, >= 0.1 s
+    inactive after the gate's hangover), and each piece is aligned again with its words. With one
+    search over a long chunk, pocketsphinx's pruning can shift words by a few hundred ms (seen on
+    17 s chunks); per-piece searches match aligning the utterances alone. Falls back to one search over
+    the chunk when the word pass or a piece fails."""
+    dur = x.size / SR
+    if dur <= piece_s:
+        return _ps_align_16k(x, words, prons, offset)
+    with _lock:
+        used = _ensure_words(_align_decoder(), words, prons)
+    times = _ps_word_frames(x, used) if used else None
+    act = speech_activity(x)
+    runs = np.diff(np.concatenate([[0], (~act).astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(runs == 1), np.flatnonzero(runs == -1)
+    cuts = [int((a + b) // 2) for a, b in zip(starts, stops) if b - a >= 10 and a > 0 and b < act.size]
+    if times is None or not cuts:
+        return _ps_align_16k(x, words, prons, offset)
+    edges = [0] + [c * int(FRAME_S * SR) for c in cuts] + [x.size]
+    mids = np.array([(a + b) / 2 for a, b in times]) * SR
+    owner = np.searchsorted(np.array(edges[1:-1]), mids, side="right")
+    wsegs, psegs = [], []
+    for k in range(len(edges) - 1):
+        ws = [w for w, o in zip(used, owner) if o == k]
+        if not ws:
+            continue
+        a, b = edges[k], edges[k + 1]
+        r = _ps_align_16k(x[a:b], ws, None, offset + a / SR)
+        if r is None:
+            return _ps_align_16k(x, words, prons, offset)
+        wsegs += r[0]
+        psegs += r[1]
+    return wsegs, psegs
+
+
 def _tile(phones: list[Segment], duration: float) -> list[Segment]:
     """Sort, clip to [0, duration], fill gaps with SIL and merge adjacent SILs."""
     out: list[Segment] = []
@@ -577,7 +642,7 @@ def _align_chunks(x: np.ndarray, chunks: list[tuple[int, int]], per_chunk: list[
     wsegs, psegs = [], []
     for (a, b), ws in zip(chunks, per_chunk):
         off = a / SR
-        r = _ps_align_16k(x[a:b], ws, None, off) if ws else None
+        r = _align_piecewise(x[a:b], ws, None, off) if ws else None
         if r is None:
             if ws and speech_activity(x[a:b]).any():
                 psegs += _gate(_allphone_16k(x[a:b], off), speech_activity(x[a:b]), off)
