@@ -167,3 +167,19 @@ def test_long_audio_is_chunked(arctic, grid):
     assert [w.label for w in al.words] == [w.label for w in expect]
     starts = np.abs(np.array([w.start for w in al.words]) - np.array([w.start for w in expect]))
     assert np.median(starts) <= 0.011 and starts.max() <= 0.05
+
+
+def test_piecewise_alignment_of_a_long_chunk(arctic, grid):
+    """A 13 s chunk (one search would span it) is aligned in pieces cut at its pauses: the words land
+    where aligning each utterance alone puts them."""
+    xa, sr, _ = arctic
+    xg = grid[0]
+    gap = np.zeros(int(0.5 * sr), np.float32)
+    x = np.concatenate([xa, gap, xg, gap, xa, gap, xg])
+    text = " ".join([ARCTIC_TEXT, grid_transcript("swwp2s")] * 2)
+    al = A.align(x, sr, text)
+    alone = [A.align(xa, sr, ARCTIC_TEXT).words, A.align(xg, sr, grid_transcript("swwp2s")).words]
+    offs = np.cumsum([0, xa.size + gap.size, xg.size + gap.size, xa.size + gap.size]) / sr
+    expect = [w.start + off for k, off in enumerate(offs) for w in alone[k % 2]]
+    assert len(al.words) == len(expect)
+    assert np.max(np.abs(np.array([w.start for w in al.words]) - expect)) <= 0.03
