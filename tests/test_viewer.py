@@ -97,6 +97,13 @@ def test_viewer_state(fit_path, avatar_dir, tmp_path):
         c0 = np.array(v.handles["splats"].centers)
         v.set_frame(3)                                   # jawOpen 1 in the fit: the Gaussians move
         assert np.abs(np.array(v.handles["splats"].centers) - c0).max() > 0.005
+        # the viewer's direct covariances agree with headgen.avatar.deform
+        from headgen.avatar import deform
+        verts = v._mesh_vertices(v.expression_weights(3))
+        means, cov = v.splat_state(verts)
+        m, q, sc = deform(v.clip.avatar, torch.from_numpy(verts))
+        np.testing.assert_allclose(means, m.numpy(), atol=1e-6)
+        np.testing.assert_allclose(cov, v.clip.splats.covariances(q.numpy(), sc.numpy()), atol=1e-9)
 
 
 def test_taken_port_moves_on(fit_path):
