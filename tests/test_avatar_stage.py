@@ -188,3 +188,25 @@ def test_cli_one_shot_photo(small_clip, tmp_path, one_torch_thread):
     assert read_image(out / "eval" / "frame_00000.png").shape == (144, 180, 3)
     assert (out / "eval" / "side_by_side.mp4").stat().st_size > 1000
     assert read_avatar(out).rig["binding"].shape[0] == m["n_gaussians"]
+
+
+def test_pipeline_stage_video_avatar_yaml(cli_run, small_clip, tmp_path, one_torch_thread):
+    """configs/video_avatar.yaml: pose -> fit (served from the CLI run's cache) -> the avatar stage."""
+    from headgen.pipeline.runner import raise_for_failures, run_pipeline
+
+    _, out = cli_run
+    root = Path(__file__).resolve().parents[1]
+    res = run_pipeline(root / "configs" / "video_avatar.yaml", tmp_path / "run", inputs={"media": str(small_clip)},
+                       sets=["avatar.iterations=3", "avatar.gaussians=1500", "avatar.lpips=false",
+                             "avatar.holdout='12:14'", "avatar.backend=cpu"], cache=out / ".fit" / ".cache", workers=1)
+    raise_for_failures(res)
+    assert res.statuses()["fit"] == "cached"
+    from headgen.pipeline.spec import PipelineError
+    with pytest.raises(PipelineError, match="quote it"):
+        run_pipeline(root / "configs" / "video_avatar.yaml", tmp_path / "bad", inputs={"media": str(small_clip)},
+                     sets=["avatar.holdout=12:14"])
+    files = read_avatar(tmp_path / "run" / "avatar")
+    m = json.loads((tmp_path / "run" / "avatar" / "avatar_metrics.json").read_text())
+    assert m["n_gaussians"] == files.rig["binding"].shape[0] and m["heldout_frames"] == [12, 13]
+    assert sorted(p.name for p in (tmp_path / "run" / "avatar" / "eval").iterdir()) == [
+        "frame_00012.png", "frame_00013.png", "side_by_side.mp4"]

@@ -93,6 +93,8 @@ def textured_mesh(model, verts: torch.Tensor, frames: np.ndarray, K: torch.Tenso
     parts = triangle_parts(model)
     skin = torch.as_tensor(np.isin(parts, ["face", "head_and_neck", "mouth_socket", "eye_socket_left",
                                            "eye_socket_right"]))
+    if not bool(skin.any()):   # a model without named components (FLAME): every triangle
+        skin = torch.ones(len(parts), dtype=torch.bool)
     uvs, fuv, faces = model.uvs.cpu(), model.faces_uv.cpu(), model.faces.cpu()
     fm = skin & (uvs[fuv][..., 0] < 1.0).all(-1) & (uvs[fuv][..., 0] >= 0).all(-1)
     views = np.asarray(train_ids)[np.linspace(0, len(train_ids) - 1, min(max_views, len(train_ids))).round().astype(int)]

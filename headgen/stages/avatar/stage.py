@@ -44,6 +44,13 @@ class AvatarStage(Stage):
         lpips: bool = True
         seed: int = 0
 
+        @pydantic.field_validator("holdout", mode="before")
+        @classmethod
+        def _holdout_text(cls, v):
+            if isinstance(v, int) and not isinstance(v, bool):   # YAML 1.1 reads 35:55 as a base-60 integer
+                raise ValueError("holdout must be the text START:END; quote it in YAML (holdout: '35:55')")
+            return v
+
     @classmethod
     def resources_for(cls, params: dict) -> dict[str, float]:
         """One GPU for ``device: cuda``, else CPU only."""
