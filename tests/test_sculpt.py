@@ -1,9 +1,6 @@
 """Text-guided sculpting: the coordinate space, a tiny trained model (trained here in seconds), edits,
 determinism, refusal of unrelated prompts, the CLI and the stage outputs."""
 import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -139,27 +136,32 @@ def test_run_sculpt_writes_every_output(tiny, tmp_path):
     assert res.artifact.attributes["face length"]["unit"] == "mm"
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "headgen.cli", *args], capture_output=True, text=True, timeout=600)
+def _cli(capsys, *args):
+    from headgen.cli import main
+    capsys.readouterr()
+    rc = main(list(args))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
 
 
-def test_cli_errors_are_one_line(tiny, tmp_path):
-    r = _cli("sculpt", "--prompt", "a long face", "--from", str(tmp_path / "nope.npz"), "-o", str(tmp_path / "o"),
-             "--weights", str(tiny.path))
-    assert r.returncode != 0 and "no such fit file" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("sculpt", "--prompt", "a long face", "-o", str(tmp_path / "o"), "--strength", "1.5")
-    assert r.returncode != 0 and "--strength" in r.stderr and "Traceback" not in r.stderr
-    r = _cli("sculpt", "--prompt", "a long face", "-o", str(tmp_path / "o"), "--diffusion", str(tmp_path / "nosd"))
-    assert r.returncode != 0 and "--diffusion" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = _cli("sculpt", "--prompt", "the quarterly tax report for the shipping company", "-o", str(tmp_path / "o"),
-             "--weights", str(tiny.path), "--no-turntable")
-    assert r.returncode != 0 and "nearest" in r.stderr and "Traceback" not in r.stderr
+def test_cli_errors_are_one_line(tiny, tmp_path, capsys):
+    rc, _, err = _cli(capsys, "sculpt", "--prompt", "a long face", "--from", str(tmp_path / "nope.npz"), "-o",
+                      str(tmp_path / "o"), "--weights", str(tiny.path))
+    assert rc != 0 and "no such fit file" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = _cli(capsys, "sculpt", "--prompt", "a long face", "-o", str(tmp_path / "o"), "--strength", "1.5")
+    assert rc != 0 and "--strength" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = _cli(capsys, "sculpt", "--prompt", "a long face", "-o", str(tmp_path / "o"), "--diffusion",
+                      str(tmp_path / "nosd"))
+    assert rc != 0 and "--diffusion" in err and len(err.strip().splitlines()) == 1
+    rc, _, err = _cli(capsys, "sculpt", "--prompt", "the quarterly tax report for the shipping company", "-o",
+                      str(tmp_path / "o"), "--weights", str(tiny.path), "--no-turntable")
+    assert rc != 0 and "nearest" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "sculpt.json").exists()
 
 
-def test_cli_fresh_head(tiny, tmp_path):
-    r = _cli("sculpt", "--prompt", "big eyes", "--model", "ict", "-o", str(tmp_path / "o"), "--weights",
-             str(tiny.path), "--no-turntable", "--seed", "3")
-    assert r.returncode == 0, r.stderr
+def test_cli_fresh_head(tiny, tmp_path, capsys):
+    rc, out, err = _cli(capsys, "sculpt", "--prompt", "big eyes", "--model", "ict", "-o", str(tmp_path / "o"),
+                        "--weights", str(tiny.path), "--no-turntable", "--seed", "3")
+    assert rc == 0, err
     d = json.loads((tmp_path / "o" / "sculpt.json").read_text())
     assert d["input"]["kind"] == "model" and (tmp_path / "o" / "fit.npz").is_file()

@@ -256,7 +256,7 @@ class Sculptor:
         return Understanding(prompt, inten, [(n, round(c, 3)) for n, c in nearest], related, e)
 
     def sculpt(self, prompt: str, shape0=None, expression0=None, *, seed: int = 0, n_samples: int = 1,
-               strength: float = 1.0, guidance: float = 3.0, steps: int = 40) -> SculptResult:
+               strength: float = 1.0, guidance: float = 1.5, steps: int = 40) -> SculptResult:
         """Edit (shape0 (S',), expression0 (E,) given) or generate (None: a random identity of the prior drawn
         from ``seed``, neutral expression) heads following ``prompt``. Only the coordinates of the attributes
         the reader finds in the prompt change (inpainting); they are resampled by the denoiser from noise

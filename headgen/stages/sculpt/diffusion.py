@@ -122,7 +122,7 @@ def train(dataset, embeddings: np.ndarray, dim: int, n_attr: int, *, steps: int 
 
 
 @torch.no_grad()
-def sample(den: Denoiser, cond: torch.Tensor, n: int, seed: int, *, guidance: float = 3.0, steps: int = 40,
+def sample(den: Denoiser, cond: torch.Tensor, n: int, seed: int, *, guidance: float = 1.5, steps: int = 40,
            known: torch.Tensor | None = None, free: torch.Tensor | None = None, strength: float = 1.0
            ) -> torch.Tensor:
     """Draw n samples z (n, D) for one condition ``cond`` (C,) = [embedding, intensities] (zeros: unconditional).

@@ -74,7 +74,7 @@ def _edited_fit(fit, shape: np.ndarray, expr_ref_new: np.ndarray, expr_ref_old: 
 
 
 def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict", strength: float = 1.0,
-               samples: int = 1, seed: int = 0, guidance: float = 3.0, steps: int = 40, frame: int = 0,
+               samples: int = 1, seed: int = 0, guidance: float = 1.5, steps: int = 40, frame: int = 0,
                weights=None, diffusion=None, sds_iters: int = 200, turntable: bool = True,
                turntable_frames: int = 48, turntable_size: int = 320, device: str = "cpu", log=print,
                params: dict | None = None) -> SculptRun:
@@ -90,6 +90,9 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
 
     if not prompt or not prompt.strip():
         raise InputError("--prompt is empty")
+    if diffusion is not None:
+        from headgen.stages.sculpt.sds import check_sd_path
+        check_sd_path(diffusion)
     kind, fit_art, shape0, expr_all = _read_input(fit, avatar, model)
     head_model = load_model_for_sculpt(model)
     E = head_model.n_expression

@@ -23,17 +23,24 @@ import torch
 from headgen.errors import InputError
 from headgen.stages.sculpt.text import MissingDependencyError
 
+ANTIALIAS = True
 VIEWS = ((0.0, "front view"), (90.0, "side view"), (-90.0, "side view"), (180.0, "back view"))
 
 
-def load_sd_pipeline(path, device="cpu", dtype=torch.float32):
-    """A diffusers StableDiffusionPipeline from a local folder (model_index.json, unet/, vae/, text_encoder/,
-    tokenizer/, scheduler/). Missing folder or malformed model -> one-line InputError naming the path."""
+def check_sd_path(path) -> Path:
+    """Cheap check of a ``--diffusion`` folder (exists, has model_index.json) -> Path; InputError otherwise."""
     p = Path(path)
     if not p.is_dir():
         raise InputError(f"--diffusion {p}: no such folder (expected a local diffusers Stable Diffusion model)")
     if not (p / "model_index.json").is_file():
         raise InputError(f"--diffusion {p}: not a diffusers model folder (no model_index.json)")
+    return p
+
+
+def load_sd_pipeline(path, device="cpu", dtype=torch.float32):
+    """A diffusers StableDiffusionPipeline from a local folder (model_index.json, unet/, vae/, text_encoder/,
+    tokenizer/, scheduler/). Missing folder or malformed model -> one-line InputError naming the path."""
+    p = check_sd_path(path)
     try:
         import diffusers
         from diffusers import StableDiffusionPipeline
@@ -109,12 +116,19 @@ class TargetScore:
     """Analytic score of N(target, I): ``loss = 0.5 |images - target|^2`` (mean over pixels, sum over
     channels). targets: (V, H, W, 3) one per view, indexed by the view id passed to ``loss``."""
 
-    def __init__(self, targets: torch.Tensor):
-        self.targets = targets
+    def __init__(self, targets: torch.Tensor, blur: int = 1):
+        self.targets, self.blur = targets, int(blur)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        if self.blur <= 1:
+            return x
+        return torch.nn.functional.avg_pool2d(x.permute(0, 3, 1, 2), self.blur, 1, self.blur // 2).permute(0, 2, 3, 1)
 
     def loss(self, images: torch.Tensor, prompts: list[str], views: list[int] | None = None) -> torch.Tensor:
+        """0.5 |pool(images) - pool(targets[views])|^2 (x100, mean over pixels): its negative gradient is the
+        score of a Gaussian around the (box-blurred with ``blur`` px, like SD's 8x latents) target."""
         tg = self.targets[torch.as_tensor(views if views is not None else list(range(len(images))))]
-        return 0.5 * (images - tg.to(images)).square().sum(-1).mean() * 100.0
+        return 0.5 * (self._pool(images) - self._pool(tg.to(images))).square().sum(-1).mean() * 100.0
 
 
 def view_cameras(verts_model: torch.Tensor, yaw_deg: torch.Tensor, size: int, fov_deg: float = 25.0,
@@ -145,25 +159,35 @@ def render_views(model, shape: torch.Tensor, expression: torch.Tensor, yaws: tor
     out = model(shape=shape[None], expression=expression[None])
     v = out.vertices_model[0] - centre
     vc, K = view_cameras(v.float(), yaws.float(), size)
-    return render_mesh(vc, model.faces, K, size, size, colors=colors, background=(1.0, 1.0, 1.0), antialias=True)
+    return render_mesh(vc, model.faces, K, size, size, colors=colors, background=(1.0, 1.0, 1.0), antialias=ANTIALIAS)
 
 
-def optimize_head(model, score, prompt: str, shape0: torch.Tensor, expr0: torch.Tensor, *, iters: int = 200,
-                  lr: float = 0.05, size: int = 64, views_per_iter: int = 2, prior: float = 1e-3, seed: int = 0,
-                  fixed_views: list[int] | None = None, log=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Optimise identity (S,) and expression (E,) coefficients of ``model`` so that renders score well.
+def optimize_head(model, score, prompt: str, shape0: torch.Tensor, expr0: torch.Tensor, *, directions=None,
+                  iters: int = 200, lr: float = 0.05, size: int = 64, views_per_iter: int = 2, prior: float = 1e-3,
+                  seed: int = 0, fixed_views: list[int] | None = None, expr_lr: float = 0.2, log=None
+                  ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Optimise a head so that its renders score well.
 
-    score: StableDiffusionScore or TargetScore (its ``loss(images, prompts[, views])``); views are drawn from
-    VIEWS (``fixed_views``: always those ids, e.g. for the analytic test). Expression is parameterised through
-    a clamp to [0, 1]. -> (shape, expression, stats with iterations/s and the loss curve)."""
+    Variables: expression (E,) in [0, 1] and, with ``directions`` (S, K) (the sculpt space's edit directions
+    ``SculptSpace.D``), attribute offsets a (K,) with ``shape = shape0 + directions @ a`` (the identity stays
+    the input's except along the attribute directions); without it the S identity coefficients themselves.
+    score: StableDiffusionScore or TargetScore (``loss(images, prompts[, views])``); views drawn from VIEWS
+    (``fixed_views``: always those ids). Adam with cosine decay; ``prior`` weighs |a|^2 (or |shape|^2).
+    -> (shape (S,), expression (E,), stats: iterations/s and the loss curve)."""
     g = torch.Generator().manual_seed(seed)
     dt = model.template_soa.dtype
-    shape = shape0.clone().to(dt).requires_grad_(True)
+    shape0 = shape0.clone().to(dt)
+    if directions is not None:
+        Dm = torch.as_tensor(directions, dtype=dt)
+        var = torch.zeros(Dm.shape[1], dtype=dt, requires_grad=True)
+    else:
+        Dm = None
+        var = shape0.clone().requires_grad_(True)
     expr = expr0.clone().to(dt).requires_grad_(True)
-    # momentum SGD on the gradient normalised by its running RMS over *all* coefficients (per-coefficient
-    # Adam random-walks the many weakly observed coefficients: measured to diverge on the analytic target)
-    mom = [torch.zeros_like(shape), torch.zeros_like(expr)]
-    v_run = None
+    # expression weights move vertices by centimetres per unit, attribute offsets by ~1 mm per unit: the
+    # expression step is 5x smaller (per-coordinate Adam steps otherwise random-walk the 53 weights)
+    opt = torch.optim.Adam([{"params": [var], "lr": lr}, {"params": [expr], "lr": lr * expr_lr}])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, iters))
     with torch.no_grad():
         centre = model.neutral().vertices_model[0]
         centre = (centre.max(0).values + centre.min(0).values) / 2
@@ -176,28 +200,26 @@ def optimize_head(model, score, prompt: str, shape0: torch.Tensor, expr0: torch.
             vid = torch.randint(0, len(VIEWS), (views_per_iter,), generator=g).tolist()
         yaws = torch.tensor([VIEWS[i][0] for i in vid])
         yaws = yaws + (0 if fixed_views is not None else torch.randn(len(vid), generator=g) * 10)
+        shape = shape0 + Dm @ var if Dm is not None else var
         img = render_views(model, shape, expr.clamp(0, 1), yaws, size, centre)
         prompts = [f"{prompt}, {VIEWS[i][1]}" for i in vid]
         if isinstance(score, TargetScore):
             loss = score.loss(img, prompts, vid)
         else:
             loss = score.loss(img, prompts)
-        total = loss + prior * shape.square().sum()
-        shape.grad = expr.grad = None
+        total = loss + prior * var.square().sum()
+        opt.zero_grad(set_to_none=True)
         total.backward()
+        opt.step()
+        sched.step()
         with torch.no_grad():
-            gs, ge = shape.grad, expr.grad
-            ms = float(torch.cat([gs, ge]).square().mean())
-            v_run = ms if v_run is None else 0.9 * v_run + 0.1 * ms
-            scale = lr / (math.sqrt(v_run) + 1e-12)
-            for p, gp, mo in ((shape, gs, mom[0]), (expr, ge, mom[1])):
-                mo.mul_(0.8).add_(gp)
-                p.sub_(scale * 0.2 * mo)
             expr.clamp_(0, 1)
         losses.append(float(loss.detach()))
         if log is not None and (it + 1) % max(1, iters // 5) == 0:
             log(f"sds {it + 1}/{iters}: loss {np.mean(losses[-10:]):.4f}")
     secs = time.perf_counter() - t0
+    with torch.no_grad():
+        shape = shape0 + Dm @ var if Dm is not None else var
     return shape.detach(), expr.detach(), {"iters": iters, "seconds": secs, "it_per_s": iters / max(secs, 1e-9),
                                            "losses": losses}
 
@@ -212,6 +234,7 @@ def sds_sculpt(prompt: str, diffusion_path, model, shape0, expr0, *, seed: int =
     dev = resolve_device(device)
     pipe = load_sd_pipeline(diffusion_path, device=dev)
     S, E = model.n_shape, model.n_expression
+    space = SculptSpace(model)
     s0 = torch.zeros(S) if shape0 is None else torch.as_tensor(np.asarray(shape0)[:S])
     e0 = torch.zeros(E) if expr0 is None else torch.as_tensor(np.asarray(expr0))
     shapes, exprs = [], []
@@ -219,11 +242,11 @@ def sds_sculpt(prompt: str, diffusion_path, model, shape0, expr0, *, seed: int =
     for i in range(n_samples):
         score = StableDiffusionScore(pipe, seed=seed + i)
         render_size = size or min(score.size, 128)
-        s, e, st = optimize_head(model, score, prompt, s0, e0, iters=iters, size=render_size, seed=seed + i, log=log)
+        s, e, st = optimize_head(model, score, prompt, s0, e0, directions=space.D, iters=iters, size=render_size,
+                                 seed=seed + i, log=log)
         log(f"sds sample {i}: {st['it_per_s']:.2f} it/s")
         shapes.append(s.double().cpu().numpy())
         exprs.append(e.double().cpu().numpy())
-    space = SculptSpace(model)
     u = Understanding(prompt, {}, [], True)
     res = SculptResult(np.stack(shapes), np.stack(exprs), u, [], time.perf_counter() - t0)
     return res, space

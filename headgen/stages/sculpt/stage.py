@@ -33,7 +33,7 @@ class SculptStage(Stage):
         strength: float = pydantic.Field(1.0, gt=0.0, le=1.0, description="Edit strength 0..1: noise level the asked attributes are resampled from (1 = ignore their input values).")
         samples: int = pydantic.Field(1, ge=1, le=64, description="Number of candidates (OUT/samples/; the first is the result).")
         seed: int = pydantic.Field(0, ge=0, description="Random seed (same prompt + seed -> same head).")
-        guidance: float = pydantic.Field(3.0, ge=0.0, le=20.0, description="Classifier-free guidance scale.")
+        guidance: float = pydantic.Field(1.5, ge=0.0, le=20.0, description="Classifier-free guidance scale (1.5: measured to keep slightly/very apart and seeds diverse; README).")
         steps: int = pydantic.Field(40, ge=1, le=1000, description="DDIM sampling steps.")
         frame: int = pydantic.Field(0, ge=0, description="Frame of the fit whose expression is the reference.")
         weights: Optional[str] = pydantic.Field(None, description="Sculpt model from `headgen train-sculpt` (default: cached, trained on first use).")
