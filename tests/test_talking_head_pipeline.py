@@ -72,3 +72,25 @@ def test_demo_pipeline_and_no_face(inputs, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "blank.png" in err and "no face" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "nf" / "talking_head" / "talking_head.mp4").exists()
+
+
+def test_several_faces_are_counted_for_the_warning(inputs, tmp_path):
+    """Two faces in one photo: the pose stage (max_faces 4, as in configs/talking_head.yaml) finds both, the
+    fit animates the largest (PoseArtifact.main_track), and talking_head warns with this count."""
+    import cv2
+
+    from headgen.artifacts.pose import read_pose
+    from headgen.cli import main
+    from headgen.io.images import read_image, write_image
+    from headgen.stages.talking_head.run import count_faces
+
+    big = cv2.resize(read_image(inputs / "photos" / "codait_luciano.png"), (200, 200))
+    small = read_image(inputs / "photos" / "codait_bryan.png")
+    canvas = np.full((200, 330, 3), 120, np.uint8)
+    canvas[:, :200] = big
+    canvas[40:152, 212:324] = small
+    write_image(tmp_path / "two.png", canvas)
+    assert main(["pose", str(tmp_path / "two.png"), "-o", str(tmp_path / "pose"), "--max-faces", "4"]) == 0
+    assert count_faces(tmp_path / "pose" / "pose.json", tmp_path / "two.png", 0) == 2
+    box = read_pose(tmp_path / "pose" / "pose.json").main_track(tmp_path / "two.png").bbox[0]
+    assert box[2] < 210     # the main track is the larger face, on the left
