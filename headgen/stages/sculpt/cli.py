@@ -22,7 +22,7 @@ def sculpt_command(
     prompt: str = option(P, "prompt", "--prompt", "-p"),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder."),
     from_fit: Optional[Path] = typer.Option(None, "--from", help="fit.npz to edit (ICT fit)."),
-    avatar: Optional[Path] = typer.Option(None, "--avatar", help="Avatar folder to edit (not implemented yet)."),
+    avatar: Optional[Path] = typer.Option(None, "--avatar", help="Avatar folder (avatar_rig.npz) to re-shape; writes OUT/avatar.ply + avatar_rig.npz."),
     model: str = option(P, "model"),
     strength: float = option(P, "strength"),
     samples: int = option(P, "samples"),

@@ -19,7 +19,7 @@ import torch
 from headgen.errors import InputError
 
 FORMAT = "headgen-sculpt-weights"
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 DEFAULT_RECIPE = {"n_captions": 4000, "heads_per_caption": 6, "steps": 3000, "batch": 256, "hidden": 256,
                   "depth": 3, "lr": 2e-3, "seed": 0}
 TINY_RECIPE = {"n_captions": 240, "heads_per_caption": 4, "steps": 250, "batch": 128, "hidden": 64,
@@ -227,6 +227,8 @@ class Sculptor:
         self.den.eval()
         self.rd.eval()
         self.names = list(blob["attribute_names"])
+        from headgen.stages.sculpt.text import _load
+        _load(self.encoder)          # load the sentence encoder now: ``SculptResult.seconds`` times the edit only
         self.bank_emb = blob["bank_emb"].numpy()
         self.bank_attrs = list(blob["bank_attrs"])
 

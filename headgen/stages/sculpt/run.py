@@ -4,7 +4,8 @@ Outputs in ``out_dir``: ``sculpt.json`` (``headgen.artifacts.sculpt``), ``fit.np
 fresh head a one-frame fit with the head at rest 0.6 m in front of a default 512x512 camera), ``head.obj``
 (the edited head with its expression, model frame, metres, no rotation, ICT "face" part vertex order),
 ``turntable.mp4`` and ``samples/sample_XX.obj`` (+ ``sample_XX_fit.npz`` for a fit) for every candidate
-(sample 00 is the main result).
+(sample 00 is the main result); for an avatar input also ``avatar.ply`` + ``avatar_rig.npz`` (new identity,
+Gaussians still bound to the mesh: rigged and animatable).
 """
 from __future__ import annotations
 
@@ -32,12 +33,16 @@ def _read_input(fit_path, avatar_path, model_name):
         raise InputError("give --from FIT.npz or --avatar DIR, not both")
     if avatar_path is not None:
         try:
-            import headgen.avatar  # noqa: F401
+            from headgen.avatar import load_avatar
         except ModuleNotFoundError:
             raise InputError(f"--avatar {avatar_path}: the avatar library (headgen.avatar) is not in this "
                              "checkout; sculpt an avatar's fit.npz with --from instead") from None
-        raise InputError(f"--avatar {avatar_path}: sculpting avatars (and their appearance attributes) is not "
-                         "implemented yet; sculpt the avatar's fit.npz with --from")
+        av = load_avatar(avatar_path)
+        if av.model != "ict":
+            raise InputError(f"--avatar {avatar_path}: sculpt supports ICT avatars, this one is rigged to {av.model}")
+        if av.shape is None or av.shape.numel() == 0:
+            raise InputError(f"--avatar {avatar_path}: the avatar stores no identity coefficients (shape)")
+        return "avatar", av, av.shape.double().numpy().reshape(-1), None
     if fit_path is None:
         return "model", None, None, None
     fit = read_fit(fit_path)
@@ -73,6 +78,20 @@ def _edited_fit(fit, shape: np.ndarray, expr_ref_new: np.ndarray, expr_ref_old: 
     return out
 
 
+def _write_avatar(out_dir: Path, av, shape: np.ndarray) -> None:
+    """The avatar with the new identity: its Gaussians stay bound to their triangles (local offsets, rotations,
+    scales unchanged), so they follow the re-shaped mesh and the avatar stays rigged and animatable."""
+    from headgen.avatar import load_avatar_model, save_avatar
+    m = load_avatar_model(av)
+    S = m.n_shape
+    new = torch.as_tensor(shape[:S], dtype=torch.float32)
+    with torch.no_grad():
+        verts = m(shape=new[None].to(m.template_soa.dtype)).vertices_model[0].float()
+    av.shape = new
+    av.neutral_vertices = verts.contiguous()
+    save_avatar(out_dir, av)
+
+
 def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict", strength: float = 1.0,
                samples: int = 1, seed: int = 0, guidance: float = 1.5, steps: int = 40, frame: int = 0,
                weights=None, diffusion=None, sds_iters: int = 200, turntable: bool = True,
@@ -94,6 +113,9 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
         from headgen.stages.sculpt.sds import check_sd_path
         check_sd_path(diffusion)
     kind, fit_art, shape0, expr_all = _read_input(fit, avatar, model)
+    av = None
+    if kind == "avatar":
+        av, fit_art = fit_art, None
     head_model = load_model_for_sculpt(model)
     E = head_model.n_expression
     if fit_art is not None:
@@ -103,7 +125,7 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
             raise InputError(f"--frame {frame}: the fit has {fit_art.n_frames} frame(s)")
         expr0 = expr_all[frame]
     else:
-        expr0 = None
+        expr0 = np.zeros(E) if av is not None else None
     notes = []
     if diffusion is not None:
         from headgen.stages.sculpt.sds import sds_sculpt
@@ -118,8 +140,11 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
         method = "diffusion"
     if any(w in prompt.lower() for w in ("skin", "hair", "lighter", "darker", "tan", "pale", "blond", "colour",
                                          "color")):
-        notes.append("appearance attributes (skin tone, hair colour) need an avatar; avatar input is not "
-                     "implemented yet, so the appearance part of the prompt was ignored")
+        notes.append("appearance attributes (skin tone, hair colour, lighter/darker) are not implemented: the "
+                     "appearance part of the prompt was ignored")
+    if av is not None and any(n not in SHAPE_NAMES for n in res.free):
+        notes.append("an avatar stores no expression (it is animated): expression attributes change head.obj, "
+                     "fit.npz and the turntable, not the avatar")
     S = space.S
     if shape0 is None:   # fresh head: 'before' = the prior draw the sample started from
         g = torch.Generator().manual_seed(int(seed))
@@ -172,12 +197,14 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
                                                    prompt))
     else:
         write_fit(out_dir / "fit.npz", _fresh_fit(res.shapes[0], res.expressions[0], head_model.expression_names))
+    if av is not None:
+        _write_avatar(out_dir, av, res.shapes[0])
     if turntable:
         from headgen.render.turntable import write_turntable
         write_turntable(out_dir / "turntable.mp4", torch.from_numpy(main_verts).float(), head_model.faces,
                         n_frames=turntable_frames, size=turntable_size, fps=24.0)
     art = SculptArtifact(prompt=prompt, method=method,
-                         input={"kind": kind, "path": str(fit) if fit is not None else None, "model": "ict",
+                         input={"kind": kind, "path": str(fit if fit is not None else avatar) if (fit or avatar) else None, "model": "ict",
                                 "frame": int(frame)},
                          understood=understood,
                          attributes=attrs, params=dict(params or {}),

@@ -1,7 +1,8 @@
 """``sculpt`` pipeline stage: text-guided sculpting of a fitted (or fresh) head.
 
-Inputs: ``fit`` (fit.npz of an ICT fit; optional) or ``avatar`` (avatar folder; optional - not implemented
-yet, one-line error). Neither: a fresh head drawn from the model's prior, sculpted to the prompt.
+Inputs: ``fit`` (fit.npz of an ICT fit; optional) or ``avatar`` (ICT avatar folder; optional: its identity is
+re-shaped, OUT/avatar.ply + avatar_rig.npz written beside the declared outputs). Neither: a fresh head drawn from
+the model's prior, sculpted to the prompt.
 Outputs: ``sculpt.json`` (``headgen.artifacts.sculpt``), ``fit.npz``, ``head.obj``, ``turntable.mp4``,
 ``samples/`` (see ``headgen.stages.sculpt.run``).
 """
