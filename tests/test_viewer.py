@@ -106,6 +106,15 @@ def test_viewer_state(fit_path, avatar_dir, tmp_path):
         np.testing.assert_allclose(cov, v.clip.splats.covariances(q.numpy(), sc.numpy()), atol=1e-9)
 
 
+def test_viewer_shows_a_glb_export(fit_path, tmp_path):
+    from headgen.export import export_clip
+    from headgen.viewer import Viewer
+    glb = export_clip(fit_path, tmp_path / "fit.glb", parts="face")
+    with Viewer(glb, port=0) as v:
+        assert v.clip.kind == "glb" and "glb" in v.handles and "mesh" not in v.handles
+        assert np.allclose(v.server.initial_camera.look_at, [0.0, 0.0, -0.5], atol=1e-4)
+
+
 def test_taken_port_moves_on(fit_path):
     from headgen.viewer import Viewer
     from headgen.viewer.browser import free_port

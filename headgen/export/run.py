@@ -34,6 +34,8 @@ def export_clip(path, out, frame: int = 0, node: str | None = None, parts: str =
         raise InputError(f"{out}: unknown export format '{suffix or '(none)'}'; use one of "
                          f"{', '.join(EXPORT_SUFFIXES)}")
     clip = load_clip(path, node=node)
+    if clip.kind == "glb":
+        raise InputError(f"{path}: already a .glb export; export from its fit.npz / animation.npz / avatar")
     if suffix == ".ply" and clip.kind == "avatar" and not mesh_ply:
         from headgen.export.splats import write_gaussian_ply
         return write_gaussian_ply(out, clip.splats)

@@ -119,6 +119,8 @@ def _kind_of(p: Path, quiet: bool = False) -> str | None:
         raise InputError(f"{p}: no avatar.ply, animation.npz, fit.npz or manifest.json in this folder")
     if p.suffix.lower() == ".ply" and p.is_file():
         return "avatar"
+    if p.suffix.lower() == ".glb" and p.is_file():
+        return "glb"
     if p.suffix.lower() == ".npz" and p.is_file():
         keys = _npz_keys(p)
         if "arkit" in keys:
@@ -222,7 +224,8 @@ def _load_avatar(p: Path) -> HeadClip:
 
 def load_clip(path, node: str | None = None, media=None, audio=None, avatar=None) -> HeadClip:
     """Read PATH (fit.npz, animation.npz, avatar folder or .ply, pipeline output folder; see the module
-    docstring) -> :class:`HeadClip`. node: for a pipeline folder, the "node/output" label (or node name) to
+    docstring; also a .glb export, kind "glb", which only the viewer shows) -> :class:`HeadClip`. node: for a
+    pipeline folder, the "node/output" label (or node name) to
     show (default: the last viewable one); media: video for a fit's backdrop; audio: speech to play;
     avatar: an avatar folder to drive with a fit/animation (a pipeline folder's avatar node is used by
     default). Raises InputError (one line naming the path) for a missing or unreadable input."""
@@ -247,6 +250,9 @@ def load_clip(path, node: str | None = None, media=None, audio=None, avatar=None
         kind = _kind_of(p)
     if kind == "avatar":
         return _load_avatar(p)
+    if kind == "glb":   # an export, shown as it is (three.js draws and plays it in the viewer)
+        return HeadClip(kind="glb", path=p, times=np.zeros(1), fps=25.0, rotation=np.eye(3)[None],
+                        translation=np.zeros((1, 3)), model="glb")
     clip = _load_fit(p, media) if kind == "fit" else _load_animation(p, audio)
     if avatar is not None:
         attach_avatar(clip, avatar)

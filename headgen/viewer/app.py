@@ -3,8 +3,8 @@
 Scene (display frame of :mod:`headgen.export.sources`, +y up):
 
 * ``/head``: a frame carrying the per-frame rigid head pose; under it ``/head/mesh`` (the ICT head posed by
-  the clip's morph weights), ``/head/splats`` (an avatar's Gaussians) and ``/head/landmarks`` (the 68
-  landmark vertices);
+  the clip's morph weights), ``/head/splats`` (an avatar's Gaussians), ``/head/landmarks`` (the 68
+  landmark vertices) or ``/head/glb`` (a .glb export, drawn and animated by three.js in the page);
 * fits: ``/camera`` (the video camera's frustum at the origin) with ``/camera/backdrop``, the video frame
   on a plane behind the head, scaled so that it lines up with the camera's view.
 
@@ -245,6 +245,8 @@ class Viewer:
                     self.handles["landmarks"] = scene.add_point_cloud(
                         "/head/landmarks", v[self.rig.landmark_ids], colors=(30, 220, 60), point_size=0.004,
                         point_shape="circle", precision="float32")
+            if clip.kind == "glb":   # an export: three.js (GLTFLoader) draws it and plays its animation
+                self.handles["glb"] = scene.add_glb("/head/glb", Path(clip.path).read_bytes())
             if clip.splats is not None:
                 s = clip.splats
                 self.handles["splats"] = scene.add_gaussian_splats(
@@ -259,7 +261,7 @@ class Viewer:
             self.gui_play.disabled = T <= 1
             self._setup_audio(clip)
             self._setup_camera(clip)
-            kind = {"fit": "fit", "animation": "animation", "avatar": "avatar"}[clip.kind]
+            kind = {"fit": "fit", "animation": "animation", "avatar": "avatar", "glb": "glTF export"}[clip.kind]
             extra = f", {len(clip.splats)} Gaussians" if clip.splats is not None else ""
             self.info.content = f"**{kind}** `{clip.path}`: {T} frame(s) at {clip.fps:g} fps{extra}"
             self.gui_mesh.value = clip.splats is None    # an avatar shows its splats, the mesh on demand
@@ -294,6 +296,17 @@ class Viewer:
             cam.position = (0.0, 0.0, 0.0)                  # the video camera, along its optical axis
             cam.look_at = (0.0, 0.0, depth)
             cam.fov = float(2 * np.arctan(clip.image_size[1] / (2 * float(clip.K[1, 1]))))
+        elif clip.kind == "glb":
+            from headgen.export.gltf import read_morph_glb
+            try:
+                g = read_morph_glb(clip.path)
+            except InputError:
+                g = {}
+            tr = g.get("translation")
+            centre = (0.0, 0.0, 0.0) if tr is None else tuple(float(x) for x in np.asarray(tr).mean(0))
+            cam.position = (centre[0], centre[1], centre[2] + 0.55)
+            cam.look_at = centre
+            cam.fov = float(np.deg2rad(40.0))
         else:
             cam.position = (0.0, 0.0, 0.55)
             cam.look_at = (0.0, 0.0, 0.0)
@@ -467,14 +480,17 @@ class Viewer:
     def render(self, width: int = 640, height: int = 480, timeout: float = 60.0, settle: bool = True) -> np.ndarray:
         """A frame drawn by the first connected browser -> (H, W, 3) uint8 RGB (transparent canvas over
         white, the page's background). settle: repeat until two consecutive frames agree and the frame is
-        not empty (the splat sorter runs asynchronously), up to ``timeout`` s in total."""
+        not empty (the splat sorter runs asynchronously), for at most 30 s more (then the latest frame)."""
         client = self.wait_for_client(timeout)
-        end = time.perf_counter() + timeout
         prev = self._client_render(client, height, width, timeout)
         if not settle:
             return prev
+        end = time.perf_counter() + min(timeout, 30.0)    # animated content (a .glb) never settles
         while time.perf_counter() < end:
-            img = self._client_render(client, height, width, max(1.0, end - time.perf_counter()))
+            try:
+                img = self._client_render(client, height, width, max(10.0, end - time.perf_counter()))
+            except TimeoutError:
+                break
             if np.array_equal(img, prev) and (img != 255).any():
                 return img
             prev = img
