@@ -160,6 +160,7 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "avatar_cpu"))
+    ap.add_argument("--report-only", action="store_true", help="Only rewrite the report from finished clips.")
     ap.add_argument("--clip", default=None, help=argparse.SUPPRESS)    # worker mode
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -173,6 +174,8 @@ def main() -> int:
     results = []
     for name in clips:
         res = CACHE / f"{Path(name).stem}_{args.device}_{args.iterations}_{args.one_shot_iterations}.json"
+        if not res.exists() and args.report_only:
+            continue
         if not res.exists():
             res.parent.mkdir(parents=True, exist_ok=True)
             t = time.perf_counter()
