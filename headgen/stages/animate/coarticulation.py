@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from headgen.models.arkit import ARKIT_NAMES
-from headgen.stages.animate.visemes import DIPHTHONGS, VISEME_NAMES, viseme_of, viseme_table
+from headgen.stages.animate.visemes import DIPHTHONGS, PRE_SPEECH_S, VISEME_NAMES, viseme_of, viseme_table
 
 JAW = ARKIT_NAMES.index("jawOpen")
 CLOSE = ARKIT_NAMES.index("mouthClose")
@@ -34,13 +34,25 @@ class VisemeTrack:
     viseme: np.ndarray
 
     @classmethod
-    def from_segments(cls, segments, lead_s: float = 0.0) -> "VisemeTrack":
+    def from_segments(cls, segments, lead_s: float = 0.0, pre_s: float = PRE_SPEECH_S) -> "VisemeTrack":
         """Segments (``.start``, ``.end`` s, ``.label`` ARPAbet phone) -> VisemeTrack, shifted ``lead_s`` earlier
-        (visible articulation anticipates the sound); diphthongs become two segments (``DIPHTHONGS``)."""
+        (visible articulation anticipates the sound); diphthongs become two segments (``DIPHTHONGS``); the last
+        ``pre_s`` seconds of a silence followed by speech become the ``pre`` viseme (pre-speech opening)."""
         st, en, vi = [], [], []
-        for s in segments:
+        segments = list(segments)
+        for k, s in enumerate(segments):
             a, b, lab = float(s.start) - lead_s, float(s.end) - lead_s, str(s.label).upper()
-            if lab in DIPHTHONGS:
+            if (pre_s > 0 and viseme_of(lab) == "sil" and k + 1 < len(segments)
+                    and viseme_of(segments[k + 1].label) != "sil"):
+                m = max(a, b - pre_s)
+                if m > a:
+                    st.append(a)
+                    en.append(m)
+                    vi.append(VISEME_NAMES.index("sil"))
+                st.append(m)
+                en.append(b)
+                vi.append(VISEME_NAMES.index("pre"))
+            elif lab in DIPHTHONGS:
                 v1, v2, frac = DIPHTHONGS[lab]
                 m = a + frac * (b - a)
                 st += [a, m]
@@ -102,11 +114,15 @@ def blend_visemes(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray | 
 
     track: phone segments; times (T,) seconds at which to evaluate (frame times); loudness (T,) gain
     (1 = nominal; None: 1) applied to each viseme's opening in proportion to its ``loud`` factor.
-    targets/alpha/tau/closure/loud: per-viseme overrides of :func:`viseme_table` ((V,52), (V,) ...).
+    targets: (V,52) per-viseme targets (None: :func:`..calibration.default_targets`); alpha/tau/closure/loud:
+    per-viseme overrides of :func:`viseme_table` ((V,) each).
     ``mouthClose`` = max(its blended target, closure x jawOpen). Frames go in chunks of ``chunk``.
     Returns (arkit (T,52) float32 in [0,1] with only mouth columns set, closure (T,) in [0,1]).
     """
-    targets = viseme_table()[0] if targets is None else np.asarray(targets, np.float64)
+    if targets is None:
+        from headgen.stages.animate.calibration import default_targets
+        targets = default_targets()
+    targets = np.asarray(targets, np.float64)
     times = np.asarray(times, np.float64)
     T = times.size
     out = np.zeros((T, 52), np.float32)

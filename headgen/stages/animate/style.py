@@ -104,13 +104,19 @@ def observation(fit, phones, energy_db, fps: float) -> StyleObservation:
 
 
 def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
-                leads=(-0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08), tau_scales=(0.7, 1.0, 1.4)) -> Style:
+                leads=(-0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08), tau_scales=(0.7, 1.0, 1.4),
+                prior: np.ndarray | None = None, columns=None) -> Style:
     """Fit a Style to one or more clips (grid over timing, ridge regression of the targets per timing).
-    ridge: lam as a fraction of the mean diagonal of A^T A (larger -> closer to the default targets)."""
+    ridge: lam as a fraction of the mean diagonal of A^T A (larger -> closer to ``prior``);
+    prior: (V,52) targets the ridge pulls towards and that unlearned columns keep (None: the default,
+    :func:`..calibration.default_targets`); columns: ARKit columns to learn (None: LEARNED_COLUMNS)."""
     if not observations:
         raise InputError("learn_style: no observations")
-    X0, alpha, tau, closure, loud = viseme_table()
-    cols = list(LEARNED_COLUMNS)
+    from headgen.stages.animate.calibration import default_targets
+    _, alpha, tau, closure, loud = viseme_table()
+    X0 = default_targets() if prior is None else np.asarray(prior, np.float64)
+    cols = list(LEARNED_COLUMNS) if columns is None else [int(c) for c in columns]
+    silent = [VISEME_NAMES.index("sil"), VISEME_NAMES.index("pre")]
     best = None
     for lead in leads:
         for ts in tau_scales:
@@ -118,7 +124,7 @@ def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
             for ob in observations:
                 A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead), ob.times, ob.gain,
                                       tau=tau * ts)
-                rest = rest_expression(ob.arkit, A.sum(1) - A[:, VISEME_NAMES.index("sil")])
+                rest = rest_expression(ob.arkit, A.sum(1) - A[:, silent].sum(1))
                 As.append(A[ob.valid])
                 Fs.append((ob.arkit - rest)[ob.valid][:, cols])
             A = np.concatenate(As)

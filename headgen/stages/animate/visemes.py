@@ -7,8 +7,11 @@ decays outside the phone). Diphthongs (AY, AW, OY, EY, OW) are split into their 
 visemes (:data:`DIPHTHONGS`). Sibilants and alveolars hold the jaw high (tongue-tip contact needs a close
 jaw). Bilabials (p/b/m) close the lips (``closure`` = 1; the curve generator then
 sets ``mouthClose`` to the jaw opening so the lips meet), labiodentals (f/v) roll the lower lip under the
-upper teeth, rounded sounds (w, uw, ow, r) pucker/funnel. Targets are hand-set from phonetics (no data);
-``--style`` rescales them per speaker (:mod:`headgen.stages.animate.style`).
+upper teeth, rounded sounds (w, uw, ow, r) pucker/funnel. ``pre`` is the pre-speech opening: the last
+:data:`PRE_SPEECH_S` of a pause that is followed by speech (speakers part the lips / breathe in before they
+speak). The lip shapes are hand-set from phonetics; the default's jaw openings are calibrated on fitted talking
+videos (:mod:`headgen.stages.animate.calibration`); ``--style`` re-fits them per speaker
+(:mod:`headgen.stages.animate.style`).
 """
 from __future__ import annotations
 
@@ -87,7 +90,11 @@ VISEMES: dict[str, Viseme] = {
     "AH": Viseme(_s(jawOpen=0.32, lowerDown=0.1), alpha=1.0, tau=0.06),
     "OO": Viseme(_s(jawOpen=0.32, mouthFunnel=0.45, mouthPucker=0.25), alpha=1.0, tau=0.06),
     "HH": Viseme(_s(jawOpen=0.25), alpha=0.15, tau=0.04),
+    "pre": Viseme(_s(jawOpen=0.1), alpha=1.0, tau=0.06, loud=0.0),
 }
+#: seconds at the end of a pause before speech that take the ``pre`` viseme (chosen leave-one-clip-out on the
+#: GRID clips from 0.2-0.8 s: bench/results/animate_quality.md)
+PRE_SPEECH_S = 0.5
 
 VISEME_NAMES: tuple[str, ...] = tuple(VISEMES)
 #: diphthongs glide from one viseme to another: (first, second, fraction of the phone spent on the first);
@@ -107,7 +114,8 @@ def viseme_of(phone: str) -> str:
 
 
 def viseme_table(visemes: dict[str, Viseme] | None = None):
-    """-> (targets (V,52) float64, alpha (V,), tau (V,), closure (V,), loud (V,)) in :data:`VISEME_NAMES` order."""
+    """-> (targets (V,52) float64, alpha (V,), tau (V,), closure (V,), loud (V,)) in :data:`VISEME_NAMES` order
+    (the hand-set targets; the default curves use :func:`..calibration.default_targets`)."""
     vs = visemes or VISEMES
     targets = np.zeros((len(VISEME_NAMES), 52))
     for i, name in enumerate(VISEME_NAMES):
