@@ -161,7 +161,9 @@ def _still_view(video: Path, photo_path: Path, job_out: Path) -> np.ndarray:
     with torch.no_grad():
         v = m(**frame_inputs(p["shape"], p["expression"], p["extra"], slice(0, 1), p["rotation"], p["translation"])).vertices[0]
     pts = project(v, torch.as_tensor(fit.K, dtype=torch.float32)).numpy()
-    size = info["size"][0] if info["size"][0] == info["size"][1] and tuple(info["size"]) != tuple(still.shape[1::-1]) else "native"
+    W, H = still.shape[1], still.shape[0]
+    native = [round(v, 3) for v in info["crop"]] == [-0.5, -0.5, float(W), float(H)] and info["size"] == [W, H]
+    size = "native" if native else info["size"][0]
     view = make_view(still, fit.K, pts, size)
     assert list(view.size) == info["size"], (view.size, info["size"])
     return view.background
@@ -200,7 +202,7 @@ def time_demo(speech: Path, work: Path) -> dict:
     return res
 
 
-def contact_sheet(rows: list, work: Path, path: Path, tile: int = 144) -> None:
+def contact_sheet(rows: list, work: Path, path: Path, tile: int = 128) -> None:
     """Per photo: the photo | frames of the default (avatar) video in a pause, at the widest jaw opening and
     at another open frame | the head window of the photo and of the widest-open frame (zoom). Small PNG."""
     import cv2
@@ -230,7 +232,12 @@ def contact_sheet(rows: list, work: Path, path: Path, tile: int = 144) -> None:
         tiles += [cv2.resize(frames[i], (tile, tile), interpolation=cv2.INTER_AREA) for i in pick]
         tiles += [zoom(view), zoom(frames[pick[1]])]
         lines.append(np.concatenate(tiles, 1))
-    write_image(path, np.concatenate(lines, 0))
+    sheet = np.concatenate(lines, 0)
+    try:   # a 256-colour palette keeps the committed PNG small
+        from PIL import Image
+        Image.fromarray(sheet).quantize(256, dither=Image.Dither.NONE).save(path, optimize=True)
+    except ImportError:
+        write_image(path, sheet)
 
 
 def write_md(path: Path, rows: list, timing: dict | None) -> None:
