@@ -77,7 +77,7 @@ def quality(sc) -> tuple[list[str], dict]:
     for r in rows:
         ev = [evaluate_edit(sc, r["prompt"], r["attribute"], r["sign"], s, e, seed=0) for s, e in bases]
         res[(r["attribute"], r["sign"], r["style"])] = (r, ev)
-    lines = ["| attribute | dir | slightly: asked (std / w) | very: asked | paraphrase: prompt -> asked | worst other (% range, any style) | outside RMS mm (max) | understood (very) |",
+    lines = ["| attribute | dir | slightly: asked (std / w) | much / very: asked | paraphrase: prompt -> asked | worst other (% range, any style) | outside RMS mm (max) | understood (much/very) |",
              "|---|---|---|---|---|---|---|---|"]
     summary = {"n": 0, "dir_ok": 0, "much_gt_slight": 0, "other_lt10": 0, "outside_lt1": 0, "para_n": 0, "para_ok": 0,
                "n_attr": 0}
@@ -217,7 +217,7 @@ def main() -> None:
                "prior std (shape) or weight (expression), > 0 = asked direction, mean over the 3 heads; worst other = "
                "largest change of any other attribute in % of its range (target < 10); outside RMS = vertices outside "
                "the attribute's region (target < 1 mm; global attributes have no outside).", ""] + lines + [
-               "", f"Summary: {s['dir_ok']}/{s['n']} training-style edits in the asked direction; 'very' > 'slightly' "
+               "", f"Summary: {s['dir_ok']}/{s['n']} training-style edits in the asked direction; 'much/very' > 'slightly' "
                f"for {s['much_gt_slight']}/{s['n_attr']} attribute-directions; other attributes < 10 % in "
                f"{s['other_lt10']}/{s['n']}; outside RMS < 1 mm in {s['outside_lt1']}/{s['n']}; paraphrases moving "
                f"the asked attribute by > 0.25: {s['para_ok']}/{s['para_n']}.", ""]

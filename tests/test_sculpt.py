@@ -112,7 +112,6 @@ def _fake_fit(tmp_path, T=3):
 def test_run_sculpt_writes_every_output(tiny, tmp_path):
     from headgen.artifacts.fit import read_fit
     from headgen.artifacts.sculpt import read_sculpt
-    from headgen.models.export import export_mesh  # noqa: F401
     from headgen.stages.sculpt.run import run_sculpt
     fit = _fake_fit(tmp_path)
     out = tmp_path / "out"

@@ -1,7 +1,7 @@
 """Quality protocol of the sculpt model (issue 15), shared by the tests and ``bench/sculpt.py``.
 
 For each shape attribute and direction, and each everyday expression group, prompts worded as in training
-("a slightly long face", "a very long face") and held-out paraphrases (``AttributeSpec.paraphrase_*``, never
+("a slightly longer face" / "a much longer face", or "slightly" / "very" where there is no comparative) and held-out paraphrases (``AttributeSpec.paraphrase_*``, never
 used by the captioner) are applied to base heads; measured per edit:
 
 * ``asked``: change of the asked attribute in prior standard deviations (shape) or weight (expression), signed
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from headgen.models.attributes import SHAPE_ATTRIBUTES, SHAPE_NAMES
-from headgen.stages.sculpt.captions import _with_article
+from headgen.stages.sculpt.captions import _with_article, comparative
 
 
 def prompts_for(space) -> list[dict]:
@@ -25,9 +25,11 @@ def prompts_for(space) -> list[dict]:
     rows = []
     for a in SHAPE_ATTRIBUTES:
         for sign, words, para in ((1, a.more, a.paraphrase_more), (-1, a.less, a.paraphrase_less)):
+            comp = comparative(words[0])     # "a slightly longer face" / "a much longer face" where English has it
             rows.append({"attribute": a.name, "sign": sign, "style": "slightly",
-                         "prompt": _with_article(words[0], "slightly")})
-            rows.append({"attribute": a.name, "sign": sign, "style": "much", "prompt": _with_article(words[0], "very")})
+                         "prompt": _with_article(comp or words[0], "slightly")})
+            rows.append({"attribute": a.name, "sign": sign, "style": "much",
+                         "prompt": _with_article(comp, "much") if comp else _with_article(words[0], "very")})
             if para:
                 rows.append({"attribute": a.name, "sign": sign, "style": "paraphrase", "prompt": para})
     for ea in space.expr_attrs:
