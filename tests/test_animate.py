@@ -144,6 +144,33 @@ def test_style_recovers_scaled_targets(arctic):
     assert pred[:, J].max() == pytest.approx(true[:, J].max(), rel=0.1)
 
 
+def test_calibrated_default(arctic):
+    """The default = hand-set lips x LIP_SCALE + calibrated jaw; calibrate_jaw recovers known jaw targets; the
+    end of a pause before speech takes the 'pre' viseme."""
+    from headgen.stages.animate.calibration import GRID_JAW, LIP_SCALE, calibrate_jaw, default_targets
+    from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
+    from headgen.stages.animate.style import StyleObservation
+    from headgen.stages.animate.visemes import VISEME_NAMES, viseme_table
+    _, ph = arctic
+    X, H = default_targets(), viseme_table()[0]
+    i = VISEME_NAMES.index("WW")
+    pk = ARKIT_NAMES.index("mouthPucker")
+    assert X[i, pk] == pytest.approx(LIP_SCALE * H[i, pk]) and X[i, J] == pytest.approx(GRID_JAW["WW"])
+    tr = VisemeTrack.from_segments(ph)
+    first = next(k for k, s in enumerate(ph) if s.label != "SIL")
+    pre = np.flatnonzero(tr.viseme == VISEME_NAMES.index("pre"))
+    assert pre.size and tr.end[pre[0]] == pytest.approx(ph[first].start)
+    assert tr.end[pre[0]] - tr.start[pre[0]] <= 0.5 + 1e-9
+    true_jaw = {n: 0.0 if n == "sil" else 0.05 + 0.02 * k for k, n in enumerate(VISEME_NAMES)}
+    times = np.arange(80) / 25.0
+    curves, _ = blend_visemes(tr, times, targets=default_targets(true_jaw))
+    ob = StyleObservation(ph, np.ones(80), times, curves.astype(np.float64), np.ones(80, bool))
+    got = calibrate_jaw([ob], ridge=1e-4)
+    assert got["pre"] == pytest.approx(true_jaw["pre"], abs=0.01)
+    again, _ = blend_visemes(tr, times, targets=default_targets(got))
+    assert np.abs(again[:, J] - curves[:, J]).max() < 0.01
+
+
 def test_train_tiny_audio_model(arctic, arctic_curves, tmp_path, one_torch_thread):
     import torch
 
