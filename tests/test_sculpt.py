@@ -186,3 +186,15 @@ def test_avatar_is_reshaped_and_stays_rigged(tiny, tmp_path):
     assert torch.allclose(v[0], out.neutral_vertices, atol=1e-5)
     means, _, _ = deform(out, v)
     assert torch.isfinite(means).all()
+
+
+def test_stage_is_registered_and_validates_params():
+    from headgen.pipeline.stage import get_stage
+    from headgen.stages.sculpt.stage import SculptStage
+    assert get_stage("sculpt") is SculptStage
+    p = SculptStage.Params(prompt="a long face")
+    assert p.guidance == 1.5 and p.strength == 1.0 and p.samples == 1
+    with pytest.raises(Exception):
+        SculptStage.Params(prompt="x", strength=0.0)
+    with pytest.raises(Exception):
+        SculptStage.Params(prompt="x", colour="red")
