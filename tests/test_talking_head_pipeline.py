@@ -42,7 +42,9 @@ def test_fan_out_over_photos(inputs, tmp_path):
     from headgen.io.video import probe_video
 
     out = tmp_path / "run"
-    args = ["run", "configs/talking_head.yaml", "-o", str(out), "--input", f"photo={inputs / 'photos'}/*.png",
+    from headgen.jobs import TALKING_HEAD_PIPELINE
+
+    args = ["run", str(TALKING_HEAD_PIPELINE), "-o", str(out), "--input", f"photo={inputs / 'photos'}/*.png",
             "--input", f"speech={inputs / 'speech.wav'}", "--quiet"]
     for s in TINY:
         args += ["--set", s]
@@ -94,3 +96,22 @@ def test_several_faces_are_counted_for_the_warning(inputs, tmp_path):
     assert count_faces(tmp_path / "pose" / "pose.json", tmp_path / "two.png", 0) == 2
     box = read_pose(tmp_path / "pose" / "pose.json").main_track(tmp_path / "two.png").bbox[0]
     assert box[2] < 210     # the main track is the larger face, on the left
+
+
+@pytest.mark.slow
+def test_fan_out_on_ray(inputs, tmp_path):
+    """The same fan-out on a local Ray cluster: every node a Ray task, same outputs as the local executor."""
+    pytest.importorskip("ray")
+    from headgen.pipeline.runner import raise_for_failures, run_pipeline
+    from headgen.io.video import probe_video
+
+    out = tmp_path / "ray"
+    from headgen.jobs import TALKING_HEAD_PIPELINE
+
+    res = run_pipeline(TALKING_HEAD_PIPELINE, out, inputs={"photo": str(inputs / "photos") + "/*.png",
+                                                                  "speech": str(inputs / "speech.wav")},
+                       sets=TINY, executor="ray", quiet=True)
+    raise_for_failures(res)
+    for name in ("codait_bryan", "codait_luciano"):
+        info = probe_video(out / name / "talking_head" / "talking_head.mp4")
+        assert (info.width, info.height) == (64, 64) and info.has_audio
