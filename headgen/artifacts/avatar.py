@@ -21,6 +21,11 @@ log standard deviations, rotation quaternions wxyz. Common splat viewers open it
     sh                  float32 (N,K,3)  SH coefficients (K = (degree+1)^2; colour = SH + 0.5, as gsplat)
     opacity_logits      float32 (N,)     logit opacities
     training_params     str ()           JSON of how it was made (stage parameters, clip, seconds ...)
+    written by the avatar stage, kept by the reader (``read_rig(path)["background"]`` ...):
+    background          uint8 (H,W,3)    the static background the avatar was trained over (photo: inpainted)
+    refined_expression  float32 (T,E)    per-frame refinements added to the fit's expression,
+    refined_rotation    float32 (T,3)    axis-angle applied after the fit's rotation,
+    refined_translation float32 (T,3)    added to the fit's translation (zeros in one-shot mode)
 
 The triangle frame (``headgen.avatar.binding.triangle_frames``): origin at the centroid, x along edge
 v0->v1, z the face normal, y = z x x; size = mean of |v1 - v0| and the triangle's height over that edge.
