@@ -2,7 +2,7 @@
 
 Runs ``configs/demo.yaml`` (pose -> fit -> one-shot avatar -> animate -> talking_head) through the pipeline
 runner (a second run is served from the cache) with a real portrait and a real speech clip from the assets
-(``headgen.assets``) unless others are given. The video: ``OUT/talking_head/talking_head.mp4``.
+(``headgen.assets``) unless others are given. The video: ``OUT/talking_head.mp4``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ DEFAULT_PORTRAIT = "faces/codait_luciano.png"
 
 def run_demo(out: Path, portrait: Optional[Path] = None, speech: Optional[Path] = None, text: Optional[str] = None,
              quiet: bool = True, sets: tuple = ()) -> Path:
-    """Run the demo pipeline -> path of OUT/talking_head/talking_head.mp4 (InputError / PipelineRunError on
+    """Run the demo pipeline -> path of OUT/talking_head.mp4 (InputError / PipelineRunError on
     failure, one line)."""
     from headgen import assets
     from headgen.jobs import talking_head
@@ -37,9 +37,9 @@ def demo_command(
     text: Optional[str] = typer.Option(None, "--text", help="Transcript of the speech (default: transcribed)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
-    """Portrait + speech -> the portrait talking (OUT/talking_head/talking_head.mp4), via configs/demo.yaml."""
+    """Portrait + speech -> the portrait talking (OUT/talking_head.mp4), via configs/demo.yaml."""
     video = run_demo(out, portrait, speech, text, quiet=quiet)
-    info = Path(video).with_name("talking_head.json")
+    info = Path(video).parent / "talking_head" / "talking_head.json"
     if info.exists():
         for w in json.loads(info.read_text()).get("warnings", []):
             typer.echo(f"headgen: warning: {w}", err=True)

@@ -41,7 +41,8 @@ def talking_head(photo: Union[str, Path], speech: Union[str, Path], out: Union[s
                  text: Optional[str] = None, size: Union[int, str] = 512, frame: int = 0,
                  pipeline: Union[str, Path, None] = None, sets: tuple = (), quiet: bool = True,
                  cache: Union[str, Path, None] = None) -> Path:
-    """Photo (or a video and its ``frame``) + speech -> ``OUT/talking_head/talking_head.mp4``; returns its path.
+    """Photo (or a video and its ``frame``) + speech -> ``OUT/talking_head.mp4``; returns its path (the
+    pipeline's node folders stay beside it: ``OUT/talking_head/`` also holds ``talking_head.json``).
 
     Runs ``configs/talking_head.yaml``: pose -> fit -> one-shot avatar -> animate (``text``: the transcript,
     else transcribed) -> talking_head. size: 512 (a square portrait crop) or "native" (the photo's size);
@@ -58,4 +59,20 @@ def talking_head(photo: Union[str, Path], speech: Union[str, Path], out: Union[s
     result = run_pipeline(pipeline or TALKING_HEAD_PIPELINE, out, inputs={"photo": str(photo), "speech": str(speech)},
                           sets=s + list(sets), quiet=quiet, cache=cache)
     raise_for_failures(result)
-    return Path(out) / "talking_head" / "talking_head.mp4"
+    return publish(Path(out) / "talking_head" / "talking_head.mp4", Path(out) / "talking_head.mp4")
+
+
+def publish(src: Path, dst: Path) -> Path:
+    """Put the node's output ``src`` at the job's documented path ``dst`` (a hard link, else a copy; written
+    atomically, so an interrupted call never leaves a truncated ``dst``) -> dst."""
+    import os
+    import shutil
+
+    from headgen.io.atomic import atomic_path
+
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+    return dst

@@ -67,13 +67,15 @@ def test_demo_pipeline_and_no_face(inputs, tmp_path, capsys):
 
     video = run_demo(tmp_path / "demo", inputs / "photos" / "codait_luciano.png", inputs / "speech.wav",
                      sets=tuple(TINY))
-    assert video == tmp_path / "demo" / "talking_head" / "talking_head.mp4"
+    assert video == tmp_path / "demo" / "talking_head.mp4"     # the documented path
     assert probe_video(video).has_audio
+    assert video.stat().st_size == (tmp_path / "demo" / "talking_head" / "talking_head.mp4").stat().st_size
     rc = main(["talking-head", str(inputs / "blank.png"), str(inputs / "speech.wav"), "-o", str(tmp_path / "nf"),
                "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "blank.png" in err and "no face" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "nf" / "talking_head" / "talking_head.mp4").exists()
+    assert not (tmp_path / "nf" / "talking_head.mp4").exists()
 
 
 def test_several_faces_are_counted_for_the_warning(inputs, tmp_path):

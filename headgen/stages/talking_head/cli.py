@@ -2,7 +2,7 @@
 
 Without ``--fit``/``--animation``: runs the whole job (``configs/talking_head.yaml``: pose -> fit -> one-shot
 avatar -> animate -> talking_head) into OUT, like ``headgen.talking_head()``; the video is
-OUT/talking_head/talking_head.mp4. With ``--fit FIT.npz --animation ANIMATION.npz`` (and optionally
+OUT/talking_head.mp4 (the pipeline's node folders beside it). With ``--fit FIT.npz --animation ANIMATION.npz`` (and optionally
 ``--avatar DIR``): only the compositing stage, into OUT/talking_head.mp4. The stage's options are declared
 once, on ``TalkingHeadParams`` (``headgen.stages.talking_head.stage``).
 """
