@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from headgen.metrics.series import lagged_correlation
+
 LAGS = range(-3, 4)
 SILENCE_THRESHOLD = 0.35   # fraction of the clip's envelope range
 SILENCE_MARGIN = 3
@@ -60,17 +62,7 @@ def lip_gap(lm468) -> np.ndarray:
 
 def lagged_corr(a, b, lags=LAGS) -> dict[int, float]:
     """Pearson r of a(t) with b(t + lag) over the overlapping frames, per lag (frames)."""
-    from headgen.stages.fit.metrics import pearson
-
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    T = len(a)
-    out = {}
-    for k in lags:
-        if k >= 0:
-            out[k] = pearson(a[:T - k], b[k:])
-        else:
-            out[k] = pearson(a[-k:], b[:T + k])
-    return out
+    return lagged_correlation(a, b, lags)
 
 
 def silent_frames(clip, n_frames: int, fps: float) -> np.ndarray:

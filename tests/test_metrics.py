@@ -166,3 +166,20 @@ def test_metrics_on_cuda_match_cpu(face):
         out = fn(pc, tc)
         assert out.device.type == "cuda"
         assert out.cpu().item() == pytest.approx(fn(y, face).item(), rel=1e-4, abs=1e-5), fn.__name__
+
+
+def test_series_correlation_and_lag():
+    from headgen.metrics.series import best_lag, lagged_correlation, pearson
+
+    t = np.arange(100)
+    a = np.sin(2 * np.pi * t / 20.0)
+    assert pearson(a, 2 * a + 1) == pytest.approx(1.0)
+    assert pearson(a, -a) == pytest.approx(-1.0)
+    assert np.isnan(pearson(a, np.ones_like(a)))                  # flat
+    b = a.copy()
+    b[::7] = np.nan                                              # NaNs are skipped, not propagated
+    assert pearson(a, b) == pytest.approx(1.0)
+    late = np.roll(a, 2)                                         # b(t) = a(t - 2): b is 2 frames late
+    cor = lagged_correlation(a, late, range(-4, 5))
+    assert best_lag(cor) == 2 and cor[2] == pytest.approx(1.0) and cor[0] < 0.9
+    assert best_lag({0: float("nan")}) == 0

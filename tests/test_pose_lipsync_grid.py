@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+from headgen.metrics.series import lagged_correlation
+
 pytest.importorskip("mediapipe")
 
 pytestmark = pytest.mark.slow
@@ -23,16 +25,6 @@ pytestmark = pytest.mark.slow
 def _headgen(*args):
     r = subprocess.run([sys.executable, "-m", "headgen.cli", *map(str, args)], capture_output=True, text=True)
     assert r.returncode == 0, f"headgen {' '.join(map(str, args))}: {r.stderr[-3000:]}"
-
-
-def _lagged_corr(a, b, lags=range(-3, 4)):
-    """Pearson r of a(t) with b(t + lag) per lag (frames; lag > 0: b later than a)."""
-    T = len(a)
-    out = {}
-    for k in lags:
-        x, y = (a[:T - k], b[k:]) if k >= 0 else (a[-k:], b[:T + k])
-        out[k] = float(np.corrcoef(x, y)[0, 1])
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +52,6 @@ def test_pose_json_mouth_in_sync_with_fitted_jaw(clips, tmp_path):
         gap = np.linalg.norm(lm[:, 13] - lm[:, 14], axis=-1)
         jaw = read_fit(b / "fit.npz").expression_column("jawOpen")
         assert jaw.shape == gap.shape
-        cor = _lagged_corr(jaw, gap)
+        cor = lagged_correlation(jaw, gap)
         best = max(cor, key=cor.get)
         assert best == 0 and cor[0] >= 0.9, f"{clip.name}: corr by lag {cor}"

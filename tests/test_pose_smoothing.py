@@ -3,6 +3,7 @@ import numpy as np
 
 from headgen.geometry.headpose import rotation_to_ypr, ypr_to_rotation
 from headgen.landmarks.filters import OneEuroFilter, RotationFilter
+from headgen.metrics.series import lagged_correlation
 from headgen.stages.pose.smoothing import HeadSmoother, SmoothingParams
 
 FPS = 25.0
@@ -78,16 +79,6 @@ def test_reset():
 
 # --- issue 18: the mouth and the eyes must not be delayed ------------------------------------------------
 
-def _lagged_corr(a, b, lags=range(-3, 4)):
-    """Pearson r of a(t) with b(t + lag) per lag (frames)."""
-    T = len(a)
-    out = {}
-    for k in lags:
-        x, y = (a[:T - k], b[k:]) if k >= 0 else (a[-k:], b[:T + k])
-        out[k] = float(np.corrcoef(x, y)[0, 1])
-    return out
-
-
 def _talking_face(T=150, seed=0, scale=800.0):
     """A synthetic talking head at 25 fps, GRID-sized: MediaPipe's canonical face at ``scale`` px/m (about
     140 px from forehead to chin) swaying slowly (yaw 3 deg at 0.4 Hz, 4 px drift), its mouth opening and
@@ -140,7 +131,7 @@ def _lag_failures(out, clean) -> list:
     """Gaps of ``out`` whose cross-correlation with the clean gap does not peak at lag 0 (or is weak there)."""
     bad = []
     for a, b, least in _GAPS:
-        cor = _lagged_corr(_gap(clean, a, b), _gap(out, a, b))
+        cor = lagged_correlation(_gap(clean, a, b), _gap(out, a, b))
         if max(cor, key=cor.get) != 0 or cor[0] < least:
             bad.append(((a, b), {k: round(v, 2) for k, v in cor.items()}))
     return bad

@@ -13,16 +13,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from headgen.metrics import series
+
 
 def lagged_correlation(pred: np.ndarray, ref: np.ndarray, max_lag: int = 5) -> dict:
     """pred, ref (T,) -> dict(r0: r at lag 0, lag: the lag in frames maximising r (positive: pred late),
     r_best). NaN r for constant curves."""
-    p, q = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
-    out = {}
-    for lag in range(-max_lag, max_lag + 1):
-        a, b = (p[lag:], q[:len(q) - lag]) if lag >= 0 else (p[:lag], q[-lag:])
-        out[lag] = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
-    best = max(out, key=lambda k: -np.inf if np.isnan(out[k]) else out[k])
+    out = series.lagged_correlation(ref, pred, range(-max_lag, max_lag + 1))
+    best = series.best_lag(out)
     return {"r0": out[0], "lag": int(best), "r_best": out[best]}
 
 

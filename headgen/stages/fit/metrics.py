@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from headgen.landmarks.ibug68 import inter_ocular_distance
+from headgen.metrics.series import pearson  # noqa: F401  (the fit metrics' correlation)
 
 
 def nme_per_frame(pred68: np.ndarray, target68: np.ndarray) -> np.ndarray:
@@ -22,15 +23,6 @@ def nme_mean(per_frame: np.ndarray, valid: np.ndarray | None = None) -> float:
     if valid is not None:
         v &= np.asarray(valid, bool)
     return float(per_frame[v].mean()) if v.any() else float("nan")
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two 1-D series over entries finite in both (NaN when constant)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    m = np.isfinite(a) & np.isfinite(b)
-    a, b = a[m] - a[m].mean(), b[m] - b[m].mean()
-    d = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / d) if d > 0 else float("nan")
 
 
 def inner_lip_distance(landmarks_468: np.ndarray) -> np.ndarray:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from headgen.metrics.series import pearson  # noqa: F401  (used here and by the bench)
+
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
 
 
@@ -31,15 +33,6 @@ def mouth_opening(frames) -> np.ndarray:
             h = np.linalg.norm(p[FOREHEAD] - p[CHIN])
             out.append(float(np.linalg.norm(p[UPPER_LIP] - p[LOWER_LIP]) / max(h, 1e-6)))
     return np.asarray(out, np.float64)
-
-
-def pearson(a, b) -> float:
-    """Pearson correlation of two (T,) series over their finite entries (NaN when fewer than 3 or flat)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.std(a[ok]) < 1e-12 or np.std(b[ok]) < 1e-12:
-        return float("nan")
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
 
 
 def silence_frames(phones, n_frames: int, fps: float, margin_s: float = 0.08) -> np.ndarray:
