@@ -63,7 +63,8 @@ def render_fps(out: Path, fit: Path, device: str, n: int = 20) -> tuple[float, f
     return n / wall, n / cpu * min(2, torch.get_num_threads())
 
 
-def one_clip(name: str, iterations: int, device: str, one_shot_iterations: int | None, one_shot: bool = True) -> dict:
+def one_clip(name: str, iterations: int, device: str, one_shot_iterations: int | None, one_shot: bool = True,
+             refine: bool = True) -> dict:
     """Fit (cached), train + evaluate (video), one-shot + evaluate, render fps -> result dict."""
     from headgen.assets import resolve
     from headgen.stages.avatar.cli import run_fit_pipeline
@@ -77,8 +78,9 @@ def one_clip(name: str, iterations: int, device: str, one_shot_iterations: int |
         fit = run_fit_pipeline(clip, work / "fit_run")
     fit_s = time.perf_counter() - t
     log = lambda m: print(f"[{Path(name).stem}] {m}", flush=True)
-    vdir = work / f"video_{iterations}"
-    mv = run_avatar(clip, fit, vdir, AvatarOptions(iterations=iterations, holdout=HOLDOUT, device=device), log=log)
+    vdir = work / (f"video_{iterations}" + ("" if refine else "_norefine"))
+    mv = run_avatar(clip, fit, vdir, AvatarOptions(iterations=iterations, holdout=HOLDOUT, device=device, refine=refine),
+                    log=log)
     fps, fps_cpu = render_fps(vdir, fit, "cuda" if device == "cuda" else "cpu")
     mo = run_avatar(clip, fit, work / "one_shot", AvatarOptions(iterations=one_shot_iterations, holdout=HOLDOUT,
                                                                  one_shot=True, device=device), log=log) if one_shot else None
@@ -110,7 +112,8 @@ def write_report(results: list[dict], out: Path, args) -> None:
         slim.append(s)
     write_json_atomic(out.with_suffix(".json"), dict(settings=vars(args), holdout=HOLDOUT, clips=slim), indent=1)
     L = [f"# Gaussian avatars on the GRID clips ({args.device}, {os.cpu_count()} CPU cores visible, shared)", "",
-         f"Protocol (issue 13): hold out frames 35-54, train on the other 55 frames ({args.iterations} iterations); "
+         f"Protocol (issue 13): hold out frames 35-54, train on the other 55 frames ({args.iterations} iterations"
+         f"{', per-frame parameter refinement off' if getattr(args, 'no_refine', False) else ''}); "
          "baselines computed in the same run on the same pixels. Face box = tight box of the real frame's MediaPipe 468 "
          "landmarks; mouth box = lip landmarks' box enlarged 30 %. PSNR in dB.", "",
          "| clip | train s | iters | Gaussians | face PSNR avatar | retrieval | textured mesh | avatar - retrieval | "
@@ -166,11 +169,13 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "avatar_cpu"))
     ap.add_argument("--report-only", action="store_true", help="Only rewrite the report from finished clips.")
     ap.add_argument("--no-one-shot", action="store_true", help="Skip the one-shot part.")
+    ap.add_argument("--no-refine", action="store_true", help="Train without refining the per-frame parameters.")
     ap.add_argument("--clip", default=None, help=argparse.SUPPRESS)    # worker mode
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.clip:
-        r = one_clip(args.clip, args.iterations, args.device, args.one_shot_iterations, not args.no_one_shot)
+        r = one_clip(args.clip, args.iterations, args.device, args.one_shot_iterations, not args.no_one_shot,
+                     not args.no_refine)
         Path(args.result).write_text(json.dumps(r))
         return 0
     from headgen.assets import sample_videos
@@ -179,7 +184,7 @@ def main() -> int:
     results = []
     for name in clips:
         res = CACHE / (f"{Path(name).stem}_{args.device}_{args.iterations}_{args.one_shot_iterations}"
-                       + ("_no1shot" if args.no_one_shot else "") + ".json")
+                       + ("_no1shot" if args.no_one_shot else "") + ("_norefine" if args.no_refine else "") + ".json")
         if not res.exists() and args.report_only:
             continue
         if not res.exists():
@@ -188,7 +193,7 @@ def main() -> int:
             rc = subprocess.call([sys.executable, __file__, "--clip", name, "--result", str(res), "--iterations",
                                   str(args.iterations), "--device", args.device]
                                  + (["--one-shot-iterations", str(args.one_shot_iterations)]
-                                    if args.one_shot_iterations else []) + (["--no-one-shot"] if args.no_one_shot else []))
+                                    if args.one_shot_iterations else []) + (["--no-one-shot"] if args.no_one_shot else []) + (["--no-refine"] if args.no_refine else []))
             print(f"{name}: rc {rc} in {time.perf_counter() - t:.0f} s", flush=True)
             if rc != 0 or not res.exists():
                 continue

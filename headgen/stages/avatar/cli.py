@@ -25,7 +25,7 @@ def avatar_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     backend: str = typer.Option("auto", "--backend", help="Splatting backend: auto, cpu, cuda, gsplat, torch."),
     gaussians: int = typer.Option(25000, "--gaussians", help="Number of seed Gaussians."),
-    no_refine: bool = typer.Option(False, "--no-refine", help="Do not refine the per-frame expression/pose."),
+    refine: bool = typer.Option(False, "--refine", help="Jointly refine the per-frame expression/pose while training."),
     no_densify: bool = typer.Option(False, "--no-densify", help="No adaptive densification/pruning."),
     flame: Optional[Path] = typer.Option(None, "--flame", help="FLAME generic_model.pkl for a FLAME fit."),
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS in the metrics."),
@@ -39,7 +39,7 @@ def avatar_command(
 
     try:
         params = AvatarStage.Params(iterations=iterations, holdout=holdout, one_shot=one_shot, device=device,
-                                    backend=backend, gaussians=gaussians, refine=not no_refine,
+                                    backend=backend, gaussians=gaussians, refine=refine,
                                     densify=not no_densify, flame=str(flame) if flame else None, lpips=not no_lpips)
     except pydantic.ValidationError as e:
         err = e.errors()[0]

@@ -43,7 +43,7 @@ class AvatarOptions:
     device: str = "auto"
     backend: str = "auto"
     n_gaussians: int = 25000
-    refine: bool = True
+    refine: bool = False
     densify: bool = True
     flame_path: str | None = None
     lpips: bool = True
