@@ -25,8 +25,8 @@ def check_inputs(photo, speech) -> None:
     for p in (photo, speech):
         if not p.exists():
             raise InputError(f"{p}: no such file")
-    from headgen.stages.talking_head.view import VIDEO_SUFFIXES
-    if photo.suffix.lower() in VIDEO_SUFFIXES:
+    from headgen.io.media import media_kind
+    if media_kind(photo) == "video":
         from headgen.io.video import probe_video
         probe_video(photo)
     else:

@@ -9,8 +9,7 @@ import numpy as np
 import torch
 
 from headgen.errors import InputError
-
-VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+from headgen.io.media import media_kind
 
 
 def parse_holdout(text: str | None) -> tuple[int, int] | None:
@@ -32,7 +31,7 @@ def read_media(path: str | Path) -> tuple[np.ndarray, float, bool]:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    if media_kind(path) == "video":
         from headgen.io.video import read_video
         frames, fps = read_video(path)
         if len(frames) == 0:

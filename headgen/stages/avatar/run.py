@@ -91,7 +91,7 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
         raise InputError(f"{fit_path}: no such fit file")
     dev = resolve_device(opts.device)
     holdout = D.parse_holdout(opts.holdout)
-    probe_video = media.suffix.lower() in D.VIDEO_SUFFIXES
+    probe_video = D.media_kind(media) == "video"
     one_shot = opts.one_shot or not probe_video
     clip = D.load_clip(media, fit_path, holdout, dev, one_shot=one_shot)
     topts = train_options(opts, one_shot)

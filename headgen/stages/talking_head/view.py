@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from headgen.errors import InputError
-
-VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+from headgen.io.media import media_kind
 
 
 def read_still(path: str | Path, frame: int = 0) -> np.ndarray:
@@ -23,7 +22,7 @@ def read_still(path: str | Path, frame: int = 0) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+    if media_kind(path) == "video":
         from headgen.io.video import VideoReader
         with VideoReader(path, max_frames=frame + 1) as r:
             last = None
