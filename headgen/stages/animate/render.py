@@ -7,19 +7,29 @@ with the length.
 """
 from __future__ import annotations
 
-import math
 from typing import Iterator, Optional
 
 import numpy as np
 import torch
 
+from headgen.geometry.camera import focal_from_fov
 from headgen.geometry.conventions import HEAD_TO_OPENCV
 
 
 def portrait_camera(size: int, fov_deg: float = 24.0) -> torch.Tensor:
     """(3,3) intrinsics of a square ``size`` px image with ``fov_deg`` across it."""
-    f = size * 0.5 / math.tan(math.radians(fov_deg / 2))
+    f = focal_from_fov(size, fov_deg)
     return torch.tensor([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+
+
+def facing_pose(head_rotation: np.ndarray, offset: torch.Tensor, distance: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Head rotations (B,3,3) in the head-model frame -> camera-frame rotation (B,3,3) and translation (B,3)
+    (metres) of a head facing the camera with the model-frame point ``offset`` (3,) on the optical axis at
+    ``distance``."""
+    R = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32) @ torch.as_tensor(np.asarray(head_rotation),
+                                                                               dtype=torch.float32)
+    t = torch.tensor([0.0, 0.0, distance]).expand(R.shape[0], 3) - (R @ offset)
+    return R, t
 
 
 def model_inputs(model, arkit: np.ndarray, transfer=None) -> dict:
@@ -45,7 +55,6 @@ def mesh_frames(model, arkit: np.ndarray, head_rotation: np.ndarray, size: int =
 
     T = len(arkit)
     K = portrait_camera(size)
-    R0 = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32)
     with torch.no_grad():
         if offset is None:
             v0 = model(**model_inputs(model, np.zeros((1, 52)), transfer)).vertices[0]
@@ -53,8 +62,7 @@ def mesh_frames(model, arkit: np.ndarray, head_rotation: np.ndarray, size: int =
         for s in range(0, T, batch):
             e = min(T, s + batch)
             B = e - s
-            R = R0 @ torch.as_tensor(np.asarray(head_rotation[s:e]), dtype=torch.float32)
-            t = torch.tensor([0.0, 0.0, distance]).expand(B, 3) - (R @ offset)
+            R, t = facing_pose(head_rotation[s:e], offset, distance)
             kw = model_inputs(model, arkit[s:e], transfer)
             if shape is not None:
                 kw["shape"] = shape[None].expand(B, -1)
@@ -80,16 +88,13 @@ def avatar_frames(avatar_dir, arkit: np.ndarray, head_rotation: np.ndarray, size
         transfer = transfer_arkit_from_ict(model)
     T = len(arkit)
     K = portrait_camera(size)
-    R0 = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32)
     with torch.no_grad():
         v0 = av.neutral_vertices.float() if av.neutral_vertices is not None else model(
             **model_inputs(model, np.zeros((1, 52)), transfer)).vertices[0]
         offset = 0.5 * (v0.min(0).values + v0.max(0).values)
         for s in range(0, T, batch):
             e = min(T, s + batch)
-            B = e - s
-            R = R0 @ torch.as_tensor(np.asarray(head_rotation[s:e]), dtype=torch.float32)
-            t = torch.tensor([0.0, 0.0, distance]).expand(B, 3) - (R @ offset)
+            R, t = facing_pose(head_rotation[s:e], offset, distance)
             params = dict(model_inputs(model, arkit[s:e], transfer), rotation=R, translation=t)
             out = render(av, model, params, K, (size, size), background=(0.08, 0.08, 0.1))
             for f in (out["rgb"].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy():
