@@ -51,3 +51,30 @@ def write_npz_atomic(path: str | Path, arrays: dict[str, Any], compressed: bool 
         with open(tmp, "wb") as f:
             (np.savez_compressed if compressed else np.savez)(f, **arrays)
     return Path(path)
+
+
+def replace_dir(final: str | Path, fill, prefix: str | None = None) -> Path:
+    """Build a folder with ``fill(tmp)`` in a temporary folder beside ``final``, then swap it in at ``final``
+    (a previous ``final`` is renamed aside and removed), so ``final`` is never half-written. The temporary
+    folder is removed when ``fill`` raises. prefix: names the temporaries ``.tmp-PREFIX-...``/``.old-PREFIX-...``
+    (default: final's name). -> final."""
+    import os
+    import shutil
+
+    final = Path(final)
+    tag = f"{prefix or final.name}-{os.getpid()}"
+    tmp = final.parent / f".tmp-{tag}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        fill(tmp)
+        if final.exists() or final.is_symlink():
+            old = final.parent / f".old-{tag}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

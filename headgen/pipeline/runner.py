@@ -21,13 +21,13 @@ import os
 import shutil
 import time
 import traceback
-import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headgen.errors import HeadgenError, InputError
+from headgen.io.atomic import replace_dir
 from headgen.pipeline.executors import make_executor
 from headgen.pipeline.manifest import versions, write_manifest
 from headgen.pipeline.progress import NullProgress, RichProgress
@@ -109,24 +109,6 @@ def _placed_exactly(src: Path, rels: list[str], node_dir: Path) -> bool:
         return all(os.path.samefile(src / w, node_dir / w) for w in want)
     except OSError:
         return False
-
-
-def _replace_dir(out_root: Path, node_dir: Path, fill) -> None:
-    """Build a directory with ``fill(tmp)`` then swap it in at ``node_dir`` (old one removed)."""
-    tmp = out_root / f".tmp-{node_dir.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        fill(tmp)
-        if node_dir.exists() or node_dir.is_symlink():
-            old = out_root / f".old-{node_dir.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            os.rename(node_dir, old)
-            os.rename(tmp, node_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, node_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _cleanup_out(base: Path) -> None:
@@ -263,7 +245,7 @@ def _schedule(pipeline: Pipeline, items: list[Item], fanned: bool, out: Path, st
             node_dir.mkdir()
             fill(node_dir)
         elif node_dir.is_symlink() or not _placed_exactly(src, list(rels.values()), node_dir):
-            _replace_dir(base, node_dir, fill)
+            replace_dir(node_dir, fill)
         r.outputs = {name: node_dir / rel for name, rel in rels.items()}
 
     def start(i: str) -> None:

@@ -19,11 +19,8 @@ mouth-opening, head-turning animation of the avatar).
 """
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +28,7 @@ import numpy as np
 import torch
 
 from headgen.errors import InputError
+from headgen.io.atomic import replace_dir
 from headgen.stages.avatar.train import TrainOptions
 
 
@@ -203,9 +201,7 @@ def _write_eval(out_dir: Path, ids, renders: np.ndarray, clip, model, avatar, ba
     from headgen.io.video import write_video
     from headgen.render.overlay import side_by_side
 
-    tmp = out_dir / f".eval.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    tmp.mkdir(parents=True)
-    try:
+    def fill(tmp: Path) -> None:
         for f, r in zip(ids, renders):
             write_image(tmp / f"frame_{int(f):05d}.png", _u8(r))
         if photo:
@@ -217,17 +213,7 @@ def _write_eval(out_dir: Path, ids, renders: np.ndarray, clip, model, avatar, ba
             fps = clip.fps or 25.0
         panels = [p[: p.shape[0] // 2 * 2, : p.shape[1] // 2 * 2] for p in panels]
         write_video(tmp / "side_by_side.mp4", panels, fps)
-        final = out_dir / "eval"
-        if final.exists():
-            old = out_dir / f".eval.old-{uuid.uuid4().hex[:6]}"
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    replace_dir(out_dir / "eval", fill)
 
 
 @torch.no_grad()
