@@ -93,6 +93,9 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     one_shot = opts.one_shot or not probe_video
     clip = D.load_clip(media, fit_path, holdout, dev, one_shot=one_shot)
     topts = train_options(opts, one_shot)
+    if str(clip.fit.model) == "flame" and not opts.flame_path:
+        raise InputError(f"{fit_path}: a FLAME fit: pass the FLAME model file with --flame PATH (the stage parameter "
+                         f"flame)")
     model = load_avatar_model(clip.fit.model, flame_path=opts.flame_path, device=dev)
     T = len(clip.frames)
     W, H = clip.size
