@@ -92,7 +92,8 @@ def test_visemes_on_real_phones(arctic_curves):
     assert all(c.arkit[k, ARKIT_NAMES.index("mouthRollLower")] > 0.15 for k in ff)
     mouth = [i for i in range(52) if ARKIT_NAMES[i].startswith(("jaw", "mouth")) and i != J]
     assert np.abs(c.arkit[-2:, mouth + [J]]).max() < 0.05            # trailing silence rests
-    assert np.abs(c.arkit[:2, mouth]).max() < 0.05 and c.arkit[:2, J].max() < 0.15  # leading: pre-speech opening only
+    # leading 0.13 s pause: at rest until the anticipatory ramp of the last PRE_SPEECH_S before the first phone
+    assert np.abs(c.arkit[:2, mouth]).max() < 0.05 and c.arkit[0, J] < 0.05 and c.arkit[:2, J].max() < 0.15
 
 
 def test_rounding_and_no_phones():
@@ -150,7 +151,7 @@ def test_calibrated_default(arctic):
     from headgen.stages.animate.calibration import GRID_JAW, LIP_SCALE, calibrate_jaw, default_targets
     from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
     from headgen.stages.animate.style import StyleObservation
-    from headgen.stages.animate.visemes import VISEME_NAMES, viseme_table
+    from headgen.stages.animate.visemes import PRE_SPEECH_S, VISEME_NAMES, viseme_table
     _, ph = arctic
     X, H = default_targets(), viseme_table()[0]
     i = VISEME_NAMES.index("WW")
@@ -160,7 +161,7 @@ def test_calibrated_default(arctic):
     first = next(k for k, s in enumerate(ph) if s.label != "SIL")
     pre = np.flatnonzero(tr.viseme == VISEME_NAMES.index("pre"))
     assert pre.size and tr.end[pre[0]] == pytest.approx(ph[first].start)
-    assert tr.end[pre[0]] - tr.start[pre[0]] <= 0.5 + 1e-9
+    assert tr.end[pre[0]] - tr.start[pre[0]] <= PRE_SPEECH_S + 1e-9
     true_jaw = {n: 0.0 if n == "sil" else 0.05 + 0.02 * k for k, n in enumerate(VISEME_NAMES)}
     times = np.arange(80) / 25.0
     curves, _ = blend_visemes(tr, times, targets=default_targets(true_jaw))

@@ -34,12 +34,14 @@ class VisemeTrack:
     viseme: np.ndarray
 
     @classmethod
-    def from_segments(cls, segments, lead_s: float = 0.0, pre_s: float = PRE_SPEECH_S) -> "VisemeTrack":
+    def from_segments(cls, segments, lead_s: float = 0.0, pre_s: float | None = None) -> "VisemeTrack":
         """Segments (``.start``, ``.end`` s, ``.label`` ARPAbet phone) -> VisemeTrack, shifted ``lead_s`` earlier
         (visible articulation anticipates the sound); diphthongs become two segments (``DIPHTHONGS``); the last
-        ``pre_s`` seconds of a silence followed by speech become the ``pre`` viseme (pre-speech opening)."""
+        ``pre_s`` seconds (None: :data:`..visemes.PRE_SPEECH_S`; 0: none) of a silence followed by speech become
+        the ``pre`` viseme (anticipatory opening before the first phone)."""
+        pre_s = PRE_SPEECH_S if pre_s is None else float(pre_s)
         st, en, vi = [], [], []
-        segments = list(segments)
+        segments = _merge_silences(list(segments))
         for k, s in enumerate(segments):
             a, b, lab = float(s.start) - lead_s, float(s.end) - lead_s, str(s.label).upper()
             if (pre_s > 0 and viseme_of(lab) == "sil" and k + 1 < len(segments)
@@ -63,6 +65,19 @@ class VisemeTrack:
                 en.append(b)
                 vi.append(VISEME_NAMES.index(viseme_of(lab)))
         return cls(np.array(st, np.float64), np.array(en, np.float64), np.array(vi, np.int64))
+
+
+def _merge_silences(segments: list) -> list:
+    """Contiguous silence segments (e.g. a leading pad and the labels' own ``pau``) -> one pause segment."""
+    from headgen.audio.phones import Segment
+    out = []
+    for s in segments:
+        if (out and viseme_of(s.label) == "sil" and viseme_of(out[-1].label) == "sil"
+                and float(s.start) <= float(out[-1].end) + 1e-6):
+            out[-1] = Segment(float(out[-1].start), max(float(out[-1].end), float(s.end)), "SIL")
+        else:
+            out.append(s)
+    return out
 
 
 def viseme_weights(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray | None = None, *,

@@ -105,11 +105,15 @@ def observation(fit, phones, energy_db, fps: float) -> StyleObservation:
 
 def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
                 leads=(-0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08), tau_scales=(0.7, 1.0, 1.4),
-                prior: np.ndarray | None = None, columns=None) -> Style:
+                prior: np.ndarray | None = None, columns=None, pre_s: float | None = None,
+                fixed: tuple[str, ...] = ("sil",)) -> Style:
     """Fit a Style to one or more clips (grid over timing, ridge regression of the targets per timing).
     ridge: lam as a fraction of the mean diagonal of A^T A (larger -> closer to ``prior``);
     prior: (V,52) targets the ridge pulls towards and that unlearned columns keep (None: the default,
-    :func:`..calibration.default_targets`); columns: ARKit columns to learn (None: LEARNED_COLUMNS)."""
+    :func:`..calibration.default_targets`); columns: ARKit columns to learn (None: LEARNED_COLUMNS); pre_s:
+    the anticipatory ``pre`` window (:meth:`..coarticulation.VisemeTrack.from_segments`; None: the default);
+    fixed: viseme names whose targets stay at ``prior`` (not learned; default ``sil``: silence is the resting
+    mouth, whatever a speaker does in the pauses)."""
     if not observations:
         raise InputError("learn_style: no observations")
     from headgen.stages.animate.calibration import default_targets
@@ -117,21 +121,26 @@ def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
     X0 = default_targets() if prior is None else np.asarray(prior, np.float64)
     cols = list(LEARNED_COLUMNS) if columns is None else [int(c) for c in columns]
     silent = [VISEME_NAMES.index("sil"), VISEME_NAMES.index("pre")]
+    fix = [VISEME_NAMES.index(n) for n in fixed]
+    free = [i for i in range(len(VISEME_NAMES)) if i not in fix]
     best = None
     for lead in leads:
         for ts in tau_scales:
             As, Fs = [], []
             for ob in observations:
-                A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead), ob.times, ob.gain,
+                A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead, pre_s=pre_s), ob.times, ob.gain,
                                       tau=tau * ts)
                 rest = rest_expression(ob.arkit, A.sum(1) - A[:, silent].sum(1))
                 As.append(A[ob.valid])
                 Fs.append((ob.arkit - rest)[ob.valid][:, cols])
             A = np.concatenate(As)
             F = np.concatenate(Fs)
-            G = A.T @ A
+            Af = A[:, free]
+            Ff = F - A[:, fix] @ X0[np.ix_(fix, cols)]
+            G = Af.T @ Af
             lam = ridge * max(np.trace(G) / G.shape[0], 1e-9)
-            X = np.linalg.solve(G + lam * np.eye(G.shape[0]), A.T @ F + lam * X0[:, cols])
+            X = X0[:, cols].copy()
+            X[free] = np.linalg.solve(G + lam * np.eye(G.shape[0]), Af.T @ Ff + lam * X0[np.ix_(free, cols)])
             X = np.clip(X, 0.0, 1.0)
             res = float(np.mean((A @ X - F) ** 2))
             if best is None or res < best[0]:

@@ -7,9 +7,9 @@ decays outside the phone). Diphthongs (AY, AW, OY, EY, OW) are split into their 
 visemes (:data:`DIPHTHONGS`). Sibilants and alveolars hold the jaw high (tongue-tip contact needs a close
 jaw). Bilabials (p/b/m) close the lips (``closure`` = 1; the curve generator then
 sets ``mouthClose`` to the jaw opening so the lips meet), labiodentals (f/v) roll the lower lip under the
-upper teeth, rounded sounds (w, uw, ow, r) pucker/funnel. ``pre`` is the pre-speech opening: the last
-:data:`PRE_SPEECH_S` of a pause that is followed by speech (speakers part the lips / breathe in before they
-speak). The lip shapes are hand-set from phonetics; the default's jaw openings are calibrated on fitted talking
+upper teeth, rounded sounds (w, uw, ow, r) pucker/funnel. ``pre`` is the anticipatory opening: the last
+:data:`PRE_SPEECH_S` (100 ms) of a pause that is followed by speech, where the jaw starts towards the first
+phone (coarticulation, not an open mouth in silence: the rest of the pause stays closed). The lip shapes are hand-set from phonetics; the default's jaw openings are calibrated on fitted talking
 videos (:mod:`headgen.stages.animate.calibration`); ``--style`` re-fits them per speaker
 (:mod:`headgen.stages.animate.style`).
 """
@@ -90,11 +90,14 @@ VISEMES: dict[str, Viseme] = {
     "AH": Viseme(_s(jawOpen=0.32, lowerDown=0.1), alpha=1.0, tau=0.06),
     "OO": Viseme(_s(jawOpen=0.32, mouthFunnel=0.45, mouthPucker=0.25), alpha=1.0, tau=0.06),
     "HH": Viseme(_s(jawOpen=0.25), alpha=0.15, tau=0.04),
-    "pre": Viseme(_s(jawOpen=0.1), alpha=1.0, tau=0.06, loud=0.0),
+    "pre": Viseme(_s(jawOpen=0.1), alpha=1.0, tau=0.02, loud=0.0),
 }
-#: seconds at the end of a pause before speech that take the ``pre`` viseme (chosen leave-one-clip-out on the
-#: GRID clips from 0.2-0.8 s: bench/results/animate_quality.md)
-PRE_SPEECH_S = 0.5
+#: seconds at the end of a pause before speech that take the ``pre`` viseme: the anticipatory jaw lowering
+#: before the first phone (~100 ms in articulatory studies), with a short dominance tail (tau 20 ms) so it does
+#: not reach back into the pause. Longer windows (0.15-0.5 s) correlate better with the GRID fits, whose speakers
+#: open the mouth well before speaking, but open the mouth in silence, which issues 14/16 rule out
+#: (bench/results/animate_pre.md)
+PRE_SPEECH_S = 0.1
 
 VISEME_NAMES: tuple[str, ...] = tuple(VISEMES)
 #: diphthongs glide from one viseme to another: (first, second, fraction of the phone spent on the first);
