@@ -62,6 +62,7 @@ def test_same_seed_same_head_different_seeds_differ(tiny):
 
 
 def test_edit_changes_only_what_was_understood(tiny):
+    from headgen.stages.sculpt.space import KEEP_TOL
     sp = tiny.space
     g = np.random.default_rng(0)
     s0, e0 = 0.6 * g.standard_normal(100), np.zeros(53)
@@ -72,21 +73,76 @@ def test_edit_changes_only_what_was_understood(tiny):
     for n in sp.attribute_names():
         if n not in r.free and not n.startswith("arkit:"):
             assert abs(a[n][0] - b[n][0]) < 0.1 * sp.attribute_range(n), n
-    # vertices outside every free attribute's region stay within 1 mm RMS
-    region = np.zeros(sp.model.num_vertices, bool)
-    for n in r.free:
-        region |= sp.regions[n]
+    for n in SHAPE_NAMES:                         # the projection keeps unmentioned shape attributes
+        if n not in r.free:
+            assert abs(a[n][0] - b[n][0]) / float(sp.sd[SHAPE_NAMES.index(n)]) < KEEP_TOL + 0.05, n
+    # vertices outside the prompt's region (attributes applied with weight >= 0.5) stay within 1 mm RMS
+    region = sp.region_mask([n for n, w in r.weights.items() if w >= 0.5])
     with torch.no_grad():
         v0 = sp.model(shape=torch.from_numpy(s0[None]), expression=torch.from_numpy(e0[None])).vertices_model[0]
         v1 = sp.model(shape=torch.from_numpy(r.shapes), expression=torch.from_numpy(r.expressions)).vertices_model[0]
     d = (v1 - v0).norm(dim=-1).numpy() * 1000
-    # leakage outside the edited regions: < 0.5 mm RMS per prior std of change of the free shape attributes
-    # (the ICT identity basis bounds it; bench/sculpt.py reports the issue's 1 mm target per edit)
-    za, zb = sp.to_z(torch.from_numpy(r.shapes), torch.from_numpy(r.expressions)), sp.to_z(
-        torch.from_numpy(s0[None]), torch.from_numpy(e0[None]))
-    moved = float((za - zb)[0, :sp.K].abs().sum())
     if (~region).any():
-        assert np.sqrt(np.mean(d[~region] ** 2)) < 0.5 * max(moved, 1.0)
+        assert np.sqrt(np.mean(d[~region] ** 2)) < 1.0 + 1e-3
+
+
+def test_edit_projection_keeps_the_rest_and_the_outside(tiny):
+    from headgen.stages.sculpt.space import KEEP_TOL
+    sp = tiny.space
+    g = torch.Generator().manual_seed(3)
+    x0 = 0.7 * torch.randn(sp.S, generator=g, dtype=torch.float64)
+    k = SHAPE_NAMES.index("nose width")
+    active = torch.zeros(sp.K, dtype=torch.bool)
+    active[k] = True
+    delta = torch.zeros(sp.K, dtype=torch.float64)
+    delta[k] = 1.0
+    region = sp.region_mask(["nose width"])
+    x, info = sp.edit_identity(x0, delta, active, region, max_outside_mm=None)
+    ch = (sp.zmeasure(x) - sp.zmeasure(x0)).numpy()
+    assert ch[k] == pytest.approx(1.0, abs=0.03)                 # the asked change, on the exact measurement
+    assert np.abs(np.delete(ch, k)).max() < KEEP_TOL + 0.02       # every other attribute kept
+    dv = (sp._vertex_basis() * (x - x0)[:, None, None]).sum(0).norm(dim=-1).numpy()
+    rms1 = float(np.sqrt(np.mean(dv[~region] ** 2)))
+    assert rms1 == pytest.approx(info["outside_rms_mm"], rel=1e-3)
+    # it moves the outside less than the training-time edit direction D (exact keep, no tolerance) does
+    dD = (sp._vertex_basis() * sp.D[:, k][:, None, None]).sum(0).norm(dim=-1).numpy()
+    assert rms1 < float(np.sqrt(np.mean(dD[~region] ** 2)))
+    # a +3 std edit is shortened to the locality limit
+    delta[k] = 3.0
+    x3, info3 = sp.edit_identity(x0, delta, active, region, max_outside_mm=0.5)
+    dv3 = (sp._vertex_basis() * (x3 - x0)[:, None, None]).sum(0).norm(dim=-1).numpy()
+    assert float(np.sqrt(np.mean(dv3[~region] ** 2))) <= 0.5 + 1e-3 and info3["scale"] < 1.0
+    assert 0.2 < float(sp.zmeasure(x3)[k] - sp.zmeasure(x0)[k]) < 3.0
+
+
+def test_confidence_weights_damp_side_readings():
+    from headgen.stages.sculpt.core import confidence_weights
+    names = list(SHAPE_NAMES) + ["smiling", "wide eyes"]
+    K = len(SHAPE_NAMES)
+    w = confidence_weights({"nose length": 1.75, "nose width": -0.48, "nose projection": 0.30, "smiling": 0.14},
+                           K, names)
+    assert w["nose length"] == 1.0 and w["nose width"] < 0.1 and w["nose projection"] == 0.0 and w["smiling"] == 0.0
+    w = confidence_weights({"eye size": 0.28}, K, names)      # a weak but only reading is applied in full
+    assert w["eye size"] == 1.0
+    w = confidence_weights({"smiling": 0.64, "wide eyes": 0.20}, K, names)
+    assert w["smiling"] == 1.0 and 0.0 < w["wide eyes"] < 0.5
+    w = confidence_weights({"jaw width": 0.8, "smiling": -1.0}, K, names)   # negations always apply
+    assert w["smiling"] == 1.0
+
+
+def test_paraphrases_are_held_out_of_the_training_captions(tiny):
+    from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES
+    from headgen.models.attributes import EXPRESSION_GROUPS, SHAPE_ATTRIBUTES
+    from headgen.stages.sculpt.captions import make_dataset
+    from headgen.stages.sculpt.core import DEFAULT_RECIPE
+    ds = make_dataset(tiny.space, DEFAULT_RECIPE["n_captions"], 1, seed=DEFAULT_RECIPE["seed"])
+    paras = [p for a in SHAPE_ATTRIBUTES for p in (a.paraphrase_more, a.paraphrase_less)]
+    paras += [g[3] for g in EXPRESSION_GROUPS.values()]
+    paras += [p for a in APPEARANCE_ATTRIBUTES for p in (a.paraphrase_more, a.paraphrase_less)]
+    paras = [p.lower() for p in paras if p]
+    text = "\n".join(c.lower() for c in ds.captions)
+    assert len(paras) >= 60 and any("hair" in c for c in ds.captions)
+    assert [p for p in paras if p in text] == []
 
 
 def test_unrelated_prompt_is_refused_with_nearest_attributes(tiny):
@@ -168,13 +224,15 @@ def test_cli_fresh_head(tiny, tmp_path, capsys):
 
 def test_avatar_is_reshaped_and_stays_rigged(tiny, tmp_path):
     pytest.importorskip("headgen.avatar")
+    from headgen.artifacts.avatar import read_rig
     from headgen.avatar import build_avatar, deform, load_avatar, load_avatar_model, save_avatar
     from headgen.stages.sculpt.run import run_sculpt
     m = load_avatar_model("ict")
     shape = torch.zeros(m.n_shape)
     shape[:5] = torch.tensor([0.5, -0.3, 0.2, 0.1, -0.4])
     av = build_avatar(m, shape=shape.to(m.template_soa.dtype))
-    save_avatar(tmp_path / "av", av)
+    bg = np.full((8, 8, 3), 7, np.uint8)
+    save_avatar(tmp_path / "av", av, extra={"background": bg})
     res = run_sculpt("a very wide nose", tmp_path / "o", avatar=tmp_path / "av", weights=tiny.path, turntable=False,
                      log=lambda msg: None)
     assert res.artifact.input["kind"] == "avatar"
@@ -186,6 +244,41 @@ def test_avatar_is_reshaped_and_stays_rigged(tiny, tmp_path):
     assert torch.allclose(v[0], out.neutral_vertices, atol=1e-5)
     means, _, _ = deform(out, v)
     assert torch.isfinite(means).all()
+    assert np.array_equal(read_rig(tmp_path / "o" / "avatar_rig.npz")["background"], bg)   # extras kept
+
+
+def test_avatar_appearance_prompt_recolours_the_gaussians(tiny, tmp_path, monkeypatch):
+    """The stage's appearance path: what the reader asks (here fixed, the tiny reader is not trained enough to
+    rely on) recolours skin and hair, is measured before/after in sculpt.json, and the avatar stays rigged."""
+    from headgen.artifacts.sculpt import read_sculpt
+    from headgen.avatar import build_avatar, load_avatar, load_avatar_model, rgb_to_sh0, save_avatar
+    from headgen.avatar.appearance import HAIR_COLOURS, appearance_regions, measure_appearance
+    from headgen.stages.sculpt.core import Sculptor
+    from headgen.stages.sculpt.run import run_sculpt
+    m = load_avatar_model("ict", mediapipe=True)
+    av = build_avatar(m, shape=torch.zeros(m.n_shape))
+    reg = appearance_regions(av, m)
+    col = torch.full((av.n, 3), 0.5)
+    col[reg["skin"]] = torch.tensor([0.85, 0.65, 0.55])
+    col[reg["hair"]] = torch.tensor([0.2, 0.13, 0.08])
+    av.sh[:, 0] = rgb_to_sh0(col)
+    save_avatar(tmp_path / "av", av)
+    monkeypatch.setattr(Sculptor, "appearance_changes", lambda self, u: {"blond hair": 1.0, "skin lightness": -1.0})
+    res = run_sculpt("blond hair and darker skin", tmp_path / "o", avatar=tmp_path / "av", weights=tiny.path,
+                     turntable=False, log=lambda msg: None)
+    out = load_avatar(tmp_path / "o")
+    a0, a1 = measure_appearance(av, reg), measure_appearance(out, reg)
+    assert a1["hair colour"] == "blond" and a1["hair colour distance"] < 2.0
+    assert a1["skin lightness"] - a0["skin lightness"] == pytest.approx(-10.0, abs=0.5)
+    assert torch.equal(out.binding, av.binding) and torch.equal(out.offsets, av.offsets)
+    art = read_sculpt(tmp_path / "o")
+    assert art.attributes["skin lightness"]["change"] == pytest.approx(-10.0, abs=0.5)
+    assert art.attributes["blond hair"]["after"] < 2.0 and art.attributes["blond hair"]["unit"] == "delta E"
+    assert art.attributes["hair lightness"]["after"] == pytest.approx(HAIR_COLOURS["blond"][0], abs=1.0)
+    # a fit has no colours: the appearance part is reported, not silently dropped
+    res = run_sculpt("blond hair, a wide nose", tmp_path / "f", fit=_fake_fit(tmp_path), weights=tiny.path,
+                     turntable=False, log=lambda msg: None)
+    assert any("appearance" in n for n in res.artifact.notes)
 
 
 def test_stage_is_registered_and_validates_params():
@@ -193,7 +286,7 @@ def test_stage_is_registered_and_validates_params():
     from headgen.stages.sculpt.stage import SculptStage
     assert get_stage("sculpt") is SculptStage
     p = SculptStage.Params(prompt="a long face")
-    assert p.guidance == 1.5 and p.strength == 1.0 and p.samples == 1
+    assert p.guidance == 1.5 and p.strength == 1.0 and p.samples == 1 and p.locality == 1.0
     with pytest.raises(Exception):
         SculptStage.Params(prompt="x", strength=0.0)
     with pytest.raises(Exception):

@@ -86,3 +86,49 @@ def test_run_sculpt_with_diffusion(tiny_sd, tmp_path):
     run_sculpt("a long face", tmp_path / "o", diffusion=str(tiny_sd), sds_iters=2, turntable=False, log=lambda m: None)
     art = read_sculpt(tmp_path / "o")
     assert art.method == "sds" and (tmp_path / "o" / "head.obj").is_file() and (tmp_path / "o" / "fit.npz").is_file()
+
+
+def test_analytic_score_pulls_the_avatar_colours_to_the_target():
+    """--avatar with --diffusion optimises the Gaussians' colours: with the analytic score of renders of the
+    same avatar recoloured (blond hair, darker skin) it must get there, measured on the avatar's colours."""
+    from headgen.avatar import build_avatar, load_avatar_model, rgb_to_sh0
+    from headgen.avatar.appearance import appearance_regions, edit_appearance, measure_appearance
+    from headgen.stages.sculpt.core import torch_threads
+    from headgen.stages.sculpt.sds import VIEWS, TargetScore, optimize_avatar_colors, render_avatar_views
+    m = load_avatar_model("ict", mediapipe=True)
+    av = build_avatar(m, n_gaussians=6000, coverage=1.0)
+    reg = appearance_regions(av, m)
+    col = torch.tensor([0.1, 0.2, 0.9]).repeat(av.n, 1)
+    col[reg["skin"]] = torch.tensor([0.85, 0.65, 0.55])
+    col[reg["hair"]] = torch.tensor([0.2, 0.13, 0.08])
+    av.sh[:, 0] = rgb_to_sh0(col)
+    target = edit_appearance(av, {"blond hair": 1.0, "skin lightness": -1.5}, reg)
+    views = [0, 1, 2, 3]
+    v = av.neutral_vertices
+    centre = (v.max(0).values + v.min(0).values) / 2
+    with torch.no_grad():
+        tg = render_avatar_views(target, v, torch.tensor([VIEWS[i][0] for i in views]), 48, centre)
+    with torch_threads(1):
+        out, st = optimize_avatar_colors(av, v, TargetScore(tg), "x", iters=60, lr=0.1, size=48, fixed_views=views,
+                                         mask=reg["skin"] | reg["hair"])
+    a0, a1, at = (measure_appearance(x, reg) for x in (av, out, target))
+    assert st["losses"][-1] < 0.05 * st["losses"][0]
+    assert abs(a1["skin lightness"] - at["skin lightness"]) < 0.2 * abs(a0["skin lightness"] - at["skin lightness"])
+    assert a1["hair delta E blond"] < 0.2 * a0["hair delta E blond"] and a1["hair colour"] == "blond"
+    other = ~(reg["skin"] | reg["hair"])
+    assert torch.equal(out.sh[other], av.sh[other]) and torch.equal(out.binding, av.binding)
+
+
+def test_run_sculpt_with_diffusion_on_an_avatar(tiny_sd, tmp_path):
+    from headgen.artifacts.sculpt import read_sculpt
+    from headgen.avatar import build_avatar, load_avatar, load_avatar_model, save_avatar
+    from headgen.stages.sculpt.run import run_sculpt
+    m = load_avatar_model("ict")
+    av = build_avatar(m, shape=torch.zeros(m.n_shape), n_gaussians=3000)
+    save_avatar(tmp_path / "av", av)
+    run_sculpt("blond hair", tmp_path / "o", avatar=tmp_path / "av", diffusion=str(tiny_sd), sds_iters=2,
+               turntable=False, log=lambda m: None)
+    art = read_sculpt(tmp_path / "o")
+    out = load_avatar(tmp_path / "o")
+    assert art.method == "sds" and "hair lightness" in art.attributes
+    assert torch.equal(out.binding, av.binding) and not torch.equal(out.sh, av.sh)   # colours were optimised

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES, APPEARANCE_NAMES
 from headgen.models.attributes import SHAPE_ATTRIBUTES
 
 SHAPE_BINS = ((0.7, 1.4, 0.5, ("slightly", "a bit", "somewhat", "a little")),
@@ -51,7 +52,8 @@ COMPARATIVE = {"long": "longer", "short": "shorter", "wide": "wider", "broad": "
                "thin": "thinner", "slim": "slimmer", "tall": "taller", "big": "bigger", "large": "larger",
                "small": "smaller", "thick": "thicker", "full": "fuller", "plump": "plumper", "high": "higher",
                "low": "lower", "flat": "flatter", "heavy": "heavier", "round": "rounder", "weak": "weaker",
-               "compact": "more compact", "prominent": "more prominent", "angular": "more angular"}
+               "compact": "more compact", "prominent": "more prominent", "angular": "more angular",
+               "light": "lighter", "dark": "darker", "pale": "paler", "fair": "fairer", "deep": "deeper"}
 COMPARATIVE_ADVERBS = (("slightly", "a bit", "a little"), ("",), ("much", "a lot", "far"))
 
 
@@ -73,12 +75,19 @@ def _expr_phrase(phrase: str, adverb: str) -> str:
     return f"{adverb} {phrase}".strip()
 
 
-def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed: int = 0) -> Dataset:
+def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed: int = 0,
+                 appearance: bool = True) -> Dataset:
     """Sample ``n_captions`` caption specs x ``heads_per_caption`` heads (see the module docstring) in the
-    coordinates of ``space`` (a SculptSpace)."""
+    coordinates of ``space`` (a SculptSpace). appearance: also mention avatar appearance attributes
+    (``headgen.avatar.appearance``; reader targets after the shape and expression attributes; they do not
+    change the heads)."""
     rng = np.random.default_rng(seed)
+    rng_app = np.random.default_rng(seed + 7919)     # own stream: shape/expression captions and heads unchanged
     K, E = space.K, space.E
     names = space.attribute_names()
+    app_offset = len(names)
+    if appearance:
+        names = names + list(APPEARANCE_NAMES)
     eattrs = space.expr_attrs
     groups = [i for i, ea in enumerate(eattrs) if not ea.name.startswith("arkit:")]
     singles = [i for i, ea in enumerate(eattrs) if ea.name.startswith("arkit:")]
@@ -136,6 +145,8 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
             joiner = rng.choice([", ", " and ", ", "])
             body = joiner.join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + " and " + parts[-1]
             text = f"{rng.choice(PREFIXES)}{body}"
+        if appearance and c % 12 != 0:
+            text = _add_appearance(text, rng_app, targets[c], app_offset)
         captions.append(text)
         # heads satisfying the caption
         x = rng.standard_normal((heads_per_caption, space.S))
@@ -158,3 +169,47 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
         zs.append(z)
         cid.append(np.full(heads_per_caption, c))
     return Dataset(np.concatenate(zs).astype(np.float32), np.concatenate(cid).astype(np.int64), captions, targets)
+
+
+#: probability that a (non-empty-spec) caption also mentions an appearance attribute, and a second one
+P_APPEARANCE, P_APPEARANCE_2 = 0.3, 0.08
+
+
+def _appearance_phrase(rng, a) -> tuple[str, float]:
+    """One phrase for appearance attribute ``a`` and its reader target (signed lightness: +-0.5/1/1.5 by
+    intensity; hair colour: 1)."""
+    if a.kind == "colour":
+        return str(rng.choice(a.more)), 1.0
+    sign = int(rng.choice([-1, 1]))
+    b = int(rng.choice(3, p=[0.35, 0.35, 0.3]))
+    words = a.more if sign > 0 else a.less
+    word = str(rng.choice(words))
+    comp = comparative(word)
+    lvl = SHAPE_BINS[b][2]
+    if comp is not None and rng.random() < 0.4:
+        adv = str(rng.choice(COMPARATIVE_ADVERBS[b]))
+        return f"{adv} {comp}".strip(), sign * lvl
+    adv = str(rng.choice(SHAPE_BINS[b][3]))
+    return _with_article(word, adv) if not word.endswith(("skin", "hair")) else f"{adv} {word}".strip(), sign * lvl
+
+
+def _add_appearance(text: str, rng, target_row: np.ndarray, offset: int) -> str:
+    """Maybe add appearance phrases to a caption (own random stream); writes their reader targets."""
+    if rng.random() >= P_APPEARANCE:
+        return text
+    n = 2 if rng.random() < P_APPEARANCE_2 else 1
+    idx = rng.choice(len(APPEARANCE_ATTRIBUTES), size=n, replace=False)
+    colours = [i for i in idx if APPEARANCE_ATTRIBUTES[i].kind == "colour"]
+    if len(colours) > 1:            # one hair colour per caption
+        idx = [i for i in idx if i not in colours[1:]]
+    phrases = []
+    for i in idx:
+        p, t = _appearance_phrase(rng, APPEARANCE_ATTRIBUTES[i])
+        phrases.append(p)
+        target_row[offset + i] = t
+    app = " and ".join(phrases)
+    if not text:
+        return f"{rng.choice(PREFIXES)}{app}"
+    if rng.random() < 0.25:
+        return f"{app}, {text}"
+    return f"{text}{rng.choice([', ', ' and ', ' with '])}{app}"

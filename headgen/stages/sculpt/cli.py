@@ -34,6 +34,7 @@ def sculpt_command(
     diffusion: Optional[str] = option(P, "diffusion"),
     sds_iters: int = option(P, "sds_iters"),
     device: str = option(P, "device"),
+    locality: float = option(P, "locality"),
     no_turntable: bool = typer.Option(False, "--no-turntable", help="Skip OUT/turntable.mp4."),
 ) -> None:
     """Sculpt a head from a text prompt -> OUT/sculpt.json, fit.npz, head.obj, turntable.mp4, samples/."""
@@ -41,16 +42,19 @@ def sculpt_command(
 
     params = build_params(P, prompt=prompt, model=model, strength=strength, samples=samples, seed=seed,
                           guidance=guidance, steps=steps, frame=frame, weights=weights, diffusion=diffusion,
-                          sds_iters=sds_iters, device=device, turntable=not no_turntable)
+                          sds_iters=sds_iters, device=device, turntable=not no_turntable, locality=locality)
     p = params.model_dump()
     res = run_sculpt(p["prompt"], out, fit=from_fit, avatar=avatar, model=p["model"], strength=p["strength"],
                      samples=p["samples"], seed=p["seed"], guidance=p["guidance"], steps=p["steps"],
                      frame=p["frame"], weights=p["weights"], diffusion=p["diffusion"], sds_iters=p["sds_iters"],
-                     device=p["device"], turntable=p["turntable"], log=print, params=p)
+                     device=p["device"], turntable=p["turntable"], log=print, params=p, locality=p["locality"])
     a = res.artifact
     for d in a.understood:
         n = d["attribute"]
-        m = a.attributes[n]
+        m = a.attributes.get(n)
+        if m is None:          # appearance attribute without an avatar (see the notes)
+            print(f"{n}: asked {d['intensity']:+.2f} -> not applied")
+            continue
         print(f"{n}: asked {d['intensity']:+.2f} -> {m['before']:.2f} to {m['after']:.2f} {m['unit']}")
     for note in a.notes:
         print(f"note: {note}")

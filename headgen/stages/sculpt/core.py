@@ -19,15 +19,19 @@ import torch
 from headgen.errors import InputError
 
 FORMAT = "headgen-sculpt-weights"
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 DEFAULT_RECIPE = {"n_captions": 4000, "heads_per_caption": 6, "steps": 3000, "batch": 256, "hidden": 256,
-                  "depth": 3, "lr": 2e-3, "seed": 0}
+                  "depth": 3, "lr": 2e-3, "seed": 0, "appearance": True}
 TINY_RECIPE = {"n_captions": 240, "heads_per_caption": 4, "steps": 250, "batch": 128, "hidden": 64,
-               "depth": 2, "lr": 3e-3, "seed": 0}
+               "depth": 2, "lr": 3e-3, "seed": 0, "appearance": True}
 #: reader output above which an attribute counts as asked for (shape: intensity units; expression: weight)
 MENTION_SHAPE, MENTION_EXPR, NEGATION = 0.25, 0.1, -0.5
+#: appearance: signed lightness reads count from |0.25| (as shape), a hair colour from 0.3 (targets are 1)
+MENTION_COLOUR = 0.3
 #: a prompt whose best cosine similarity to every attribute phrase is below this is "unrelated"
 RELATED_COS = 0.3
+#: in an edit, the most the vertices outside the prompt's region may move (RMS, mm; issue 15's bound)
+MAX_OUTSIDE_MM = 1.0
 
 
 class torch_threads:
@@ -69,10 +73,15 @@ def default_weights_path(model) -> Path:
     return cache_dir() / "sculpt" / f"sculpt_{model_digest(model)}_r{RECIPE_VERSION}_{DEFAULT_ENCODER}.pt"
 
 
-def phrase_bank(space) -> tuple[list[str], list[str]]:
+def phrase_bank(space, appearance: bool = True) -> tuple[list[str], list[str]]:
     """(phrases, attribute name of each) over every attribute's wording (both directions)."""
+    from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES
     from headgen.models.attributes import SHAPE_ATTRIBUTES
     texts, attrs = [], []
+    for a in APPEARANCE_ATTRIBUTES if appearance else ():
+        for p in a.more + a.less:
+            texts.append(p)
+            attrs.append(a.name)
     for a in SHAPE_ATTRIBUTES:
         for p in a.more + a.less:
             texts.append(p)
@@ -100,6 +109,7 @@ def train_sculpt(out_path, *, model=None, recipe: dict | None = None, encoder: s
 
 
 def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
+    from headgen.avatar.appearance import APPEARANCE_NAMES
     from headgen.io.atomic import atomic_path
     from headgen.stages.sculpt import captions as cap
     from headgen.stages.sculpt.diffusion import train
@@ -111,7 +121,9 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     t0 = time.perf_counter()
     space = SculptSpace(model)
     t_space = time.perf_counter() - t0
-    ds = cap.make_dataset(space, r["n_captions"], r["heads_per_caption"], seed=r["seed"])
+    ds = cap.make_dataset(space, r["n_captions"], r["heads_per_caption"], seed=r["seed"],
+                          appearance=bool(r.get("appearance", False)))
+    names = space.attribute_names() + (list(APPEARANCE_NAMES) if r.get("appearance") else [])
     t_data = time.perf_counter() - t0 - t_space
     log(f"dataset: {len(ds.captions)} captions x {r['heads_per_caption']} heads ({t_data:.1f} s); embedding")
     uniq = sorted(set(c for c in ds.captions if c))
@@ -121,14 +133,15 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     lut = {c: i for i, c in enumerate(uniq)}
     emb = np.stack([E[lut[c]] if c else np.zeros(E.shape[1], np.float32) for c in ds.captions])
     log(f"embedded {len(uniq)} unique captions with {encoder} ({t_emb:.1f} s); training")
-    den, rd, st = train(ds, emb, space.dim, len(space.attribute_names()), steps=r["steps"], batch=r["batch"],
+    den, rd, st = train(ds, emb, space.dim, len(names), steps=r["steps"], batch=r["batch"],
                         lr=r["lr"], hidden=r["hidden"], depth=r["depth"], seed=r["seed"], log=log)
-    texts, attrs = phrase_bank(space)
+    texts, attrs = phrase_bank(space, appearance=bool(r.get("appearance")))
     bank = encode(texts, encoder)
     blob = {
         "format": FORMAT, "recipe_version": RECIPE_VERSION, "recipe": r, "encoder": encoder,
         "model": {"name": model.model_name, "parts": str(model.parts), "digest": space.digest},
-        "space": space.state(), "attribute_names": space.attribute_names(),
+        "space": space.state(), "attribute_names": names,
+        "appearance_names": [n for n in names if n in APPEARANCE_NAMES],
         "denoiser": den.state_dict(), "denoiser_cfg": {"dim": den.dim, "cond_dim": den.cond_dim,
                                                          "hidden": den.hidden, "depth": den.depth},
         "reader": rd.state_dict(), "reader_cfg": {"n_attr": rd.n_attr, "cond_dim": rd.cond_dim, "hidden": rd.hidden},
@@ -190,12 +203,45 @@ class Understanding:
 @dataclass
 class SculptResult:
     """Edited heads: ``shapes`` (N, S) identity, ``expressions`` (N, E) reference-frame expression (sample 0 =
-    the main result), ``understanding``, ``free`` attribute names that could change, ``seconds``."""
+    the main result), ``understanding``, ``free`` attribute names that could change, ``seconds``,
+    ``weights`` (attribute -> confidence weight 0..1 its sampled change was applied with), ``edits``
+    (per sample: the projection's info, e.g. ``scale`` < 1 when the locality limit shortened the change),
+    ``appearance`` (appearance attribute -> amount, for an avatar's colours; see ``appearance_changes``)."""
     shapes: np.ndarray
     expressions: np.ndarray
     understanding: Understanding
     free: list[str]
     seconds: float
+    weights: dict = field(default_factory=dict)
+    edits: list = field(default_factory=list)
+    appearance: dict = field(default_factory=dict)
+
+
+def _ramp(v: float, lo: float, hi: float) -> float:
+    return float(min(max((v - lo) / (hi - lo), 0.0), 1.0))
+
+
+def confidence_weights(intensities: dict[str, float], K: int, names: list[str]) -> dict[str, float]:
+    """Weight 0..1 of each attribute the reader found: how much of its sampled change is applied.
+
+    Reads are put on one strength scale (shape |intensity| / 1.5, expression weight: 1 = "very/much"). The
+    strongest read and negations ("not smiling") get 1; every other read gets the product of two ramps: its
+    own magnitude (shape |intensity| 0.25 -> 0.45, expression weight 0.1 -> 0.2: reads just above the
+    mention threshold are often side readings of a neighbouring attribute, "much smaller eyes" also reads
+    forehead height +0.25) and its ratio to the strongest read (0.25 -> 0.55: "a much longer nose" also reads
+    nose width -0.48 next to nose length +1.75)."""
+    strength = {n: (abs(v) / 1.5 if names.index(n) < K else v) for n, v in intensities.items()}
+    top = max(strength.values(), default=0.0)
+    out = {}
+    for n, v in intensities.items():
+        st = strength[n]
+        if (names.index(n) >= K and v < 0) or st >= top:
+            out[n] = 1.0
+            continue
+        own = _ramp(abs(v), MENTION_SHAPE, MENTION_SHAPE + 0.2) if names.index(n) < K else \
+            _ramp(v, MENTION_EXPR, MENTION_EXPR + 0.1)
+        out[n] = own * _ramp(st / top, 0.25, 0.55)
+    return out
 
 
 class Sculptor:
@@ -227,6 +273,10 @@ class Sculptor:
         self.den.eval()
         self.rd.eval()
         self.names = list(blob["attribute_names"])
+        self.appearance_names = list(blob.get("appearance_names", []))
+        self.n_geom = len(self.names) - len(self.appearance_names)
+        from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES
+        self._app_kind = {a.name: a.kind for a in APPEARANCE_ATTRIBUTES}
         from headgen.stages.sculpt.text import _load
         _load(self.encoder)          # load the sentence encoder now: ``SculptResult.seconds`` times the edit only
         self.bank_emb = blob["bank_emb"].numpy()
@@ -247,7 +297,11 @@ class Sculptor:
         inten = {}
         for i, n in enumerate(self.names):
             v = float(r[i])
-            if (i < K and abs(v) >= MENTION_SHAPE) or (i >= K and (v >= MENTION_EXPR or v <= NEGATION)):
+            if i >= self.n_geom:                 # appearance
+                kind = self._app_kind[n]
+                if (kind == "signed" and abs(v) >= MENTION_SHAPE) or (kind == "colour" and v >= MENTION_COLOUR):
+                    inten[n] = round(v, 3)
+            elif (i < K and abs(v) >= MENTION_SHAPE) or (i >= K and (v >= MENTION_EXPR or v <= NEGATION)):
                 inten[n] = round(v, 3)
         cos = self.bank_emb @ e
         best: dict[str, float] = {}
@@ -258,17 +312,21 @@ class Sculptor:
         return Understanding(prompt, inten, [(n, round(c, 3)) for n, c in nearest], related, e)
 
     def sculpt(self, prompt: str, shape0=None, expression0=None, *, seed: int = 0, n_samples: int = 1,
-               strength: float = 1.0, guidance: float = 1.5, steps: int = 40) -> SculptResult:
+               strength: float = 1.0, guidance: float = 1.5, steps: int = 40,
+               max_outside_mm: float | None = MAX_OUTSIDE_MM) -> SculptResult:
         """Edit (shape0 (S',), expression0 (E,) given) or generate (None: a random identity of the prior drawn
         from ``seed``, neutral expression) heads following ``prompt``. Only the coordinates of the attributes
         the reader finds in the prompt change (inpainting); they are resampled by the denoiser from noise
-        level ``strength``. Raises UnrelatedPromptError naming the nearest attributes when the prompt asks
-        for nothing the model knows."""
+        level ``strength``, weighted by the reader's confidence (:func:`confidence_weights`) and written by the
+        edit-time projection (:meth:`_write`); ``max_outside_mm``: in an edit, the most the vertices outside
+        the prompt's region may move (RMS, mm; None/0 = no limit). Raises UnrelatedPromptError naming the
+        nearest attributes when the prompt asks for nothing the model knows."""
         with torch_threads(1):
             return self._sculpt(prompt, shape0, expression0, seed=seed, n_samples=n_samples, strength=strength,
-                                guidance=guidance, steps=steps)
+                                guidance=guidance, steps=steps, max_outside_mm=max_outside_mm)
 
-    def _sculpt(self, prompt, shape0, expression0, *, seed, n_samples, strength, guidance, steps) -> SculptResult:
+    def _sculpt(self, prompt, shape0, expression0, *, seed, n_samples, strength, guidance, steps,
+                max_outside_mm) -> SculptResult:
         from headgen.stages.sculpt.diffusion import sample
         t0 = time.perf_counter()
         u = self.understand(prompt)
@@ -276,6 +334,7 @@ class Sculptor:
             near = ", ".join(f"{n} ({c:.2f})" for n, c in u.nearest)
             raise UnrelatedPromptError(f"prompt {prompt!r} does not relate to any sculpt attribute; nearest: {near}")
         S, E = self.space.S, self.space.E
+        fresh = shape0 is None
         if shape0 is None:
             g = torch.Generator().manual_seed(int(seed))
             shape0 = torch.randn(S, generator=g, dtype=torch.float64)
@@ -285,7 +344,7 @@ class Sculptor:
                        torch.as_tensor(np.asarray(expression0), dtype=torch.float64).reshape(1, -1))
         if expression0.shape[1] != E:
             raise InputError(f"sculpt: expression has {expression0.shape[1]} columns, the model {E}")
-        free_names = list(u.intensities)
+        free_names = [n for n in u.intensities if n not in self.appearance_names]
         free = self.space.free_mask(free_names)
         known = self.space.to_z(shape0, expression0)[0]
         inten = np.zeros(len(self.names), np.float32)
@@ -294,8 +353,84 @@ class Sculptor:
         cond = torch.cat([torch.from_numpy(u.embedding).float(), torch.from_numpy(inten)])
         z = sample(self.den, cond, n_samples, seed, guidance=guidance, steps=steps,
                    known=known, free=free, strength=strength)
-        shapes, exprs = self.space.apply(shape0.expand(n_samples, -1), expression0.expand(n_samples, -1), z, free)
-        return SculptResult(shapes.numpy(), exprs.numpy(), u, free_names, time.perf_counter() - t0)
+        geom = {n: u.intensities[n] for n in free_names}
+        weights = confidence_weights(geom, self.space.K, self.names)
+        shapes, exprs, infos = self._write(shape0[0], expression0[0], known, z, geom, weights,
+                                           edit=not fresh, max_outside_mm=max_outside_mm)
+        return SculptResult(shapes.numpy(), exprs.numpy(), u, free_names, time.perf_counter() - t0,
+                            weights=weights, edits=infos, appearance=self.appearance_changes(u))
+
+    def appearance_changes(self, u: "Understanding") -> dict[str, float]:
+        """Appearance edits a prompt asks for: attribute -> amount for ``headgen.avatar.appearance.edit_appearance``.
+        Signed lightness: the read intensity weighted by a ramp on its magnitude (|v| 0.25 -> 0.45); when the
+        overall ``lightness`` and a part (skin / hair lightness) are read in the same direction, the part wins
+        (the prompt named it: "much lighter skin" also reads overall lightness). Hair colour: only the
+        strongest colour, moved all the way once read with confidence (weight ramp 0.3 -> 0.6; targets are 1)."""
+        out = {}
+        signed = {n: v for n, v in u.intensities.items() if self._app_kind.get(n) == "signed"}
+        colours = {n: v for n, v in u.intensities.items() if self._app_kind.get(n) == "colour"}
+        if "lightness" in signed and any(np.sign(signed[p]) == np.sign(signed["lightness"])
+                                         for p in ("skin lightness", "hair lightness") if p in signed):
+            signed.pop("lightness")
+        for n, v in signed.items():
+            w = _ramp(abs(v), MENTION_SHAPE, MENTION_SHAPE + 0.2)
+            if w > 0:
+                out[n] = round(w * v, 4)
+        if colours:
+            n = max(colours, key=colours.get)
+            w = _ramp(colours[n], MENTION_COLOUR, MENTION_COLOUR + 0.3)
+            if w > 0:
+                out[n] = round(w, 4)
+        return out
+
+    def _write(self, x0, e0, known, z, intensities, weights, *, edit: bool, max_outside_mm):
+        """Write sampled coordinates z (n, K+E) into the head (x0 (S,), e0 (E,)) -> (shapes (n, S), expressions
+        (n, E), per-sample projection info). Shape attributes: in an edit the asked change is relative ("a
+        slightly longer face" = a bit longer than the input): weight x the sample's z-score along the asked
+        direction (at least |intensity| std; the training captions pair "slightly" with 0.7-1.4 std from the
+        prior mean, "much" with 2.1-3); a fresh head takes the sampled value. Applied by
+        :meth:`SculptSpace.edit_identity` (keeps the other attributes and the vertices outside the prompt's
+        region, within ``max_outside_mm`` RMS). Expressions: e0 + weight x (sampled - e0), never against the
+        asked direction."""
+        sp = self.space
+        K = sp.K
+        names = self.names
+        region = sp.region_mask([n for n, w in weights.items() if w >= 0.5])
+        shapes, exprs, infos = [], [], []
+        for i in range(z.shape[0]):
+            zi = z[i].double()
+            delta = torch.zeros(K, dtype=torch.float64)
+            active = torch.zeros(K, dtype=torch.bool)
+            for n, v in intensities.items():
+                k = names.index(n)
+                if k >= K or weights.get(n, 0.0) <= 0:
+                    continue
+                if edit:    # relative: the sample's offset from the prior mean along the asked direction
+                    sgn = 1.0 if v > 0 else -1.0
+                    d = sgn * max(sgn * float(zi[k].clamp(-3.0, 3.0)), abs(v))
+                else:       # a fresh head takes the sampled value
+                    d = float(zi[k].clamp(-3.0, 3.0) - known[k])
+                delta[k] = weights[n] * d
+                active[k] = True
+            if bool(active.any()):
+                x, info = sp.edit_identity(x0, delta, active, region if edit else None,
+                                           max_outside_mm=max_outside_mm if edit else None)
+            else:
+                x, info = x0.clone(), {"scale": 1.0, "outside_rms_mm": 0.0}
+            e = e0.clone()
+            by = {ea.name: ea for ea in sp.expr_attrs}
+            for n, v in intensities.items():
+                if n not in by or weights.get(n, 0.0) <= 0:
+                    continue
+                cols = list(by[n].columns)
+                new = ((zi[[K + c for c in cols]] + 1) / 2).clamp(0, 1)
+                if v > 0:
+                    new = torch.maximum(new, e0[cols])
+                e[cols] = e0[cols] + weights[n] * (new - e0[cols])
+            shapes.append(x)
+            exprs.append(e.clamp(0, 1))
+            infos.append(info)
+        return torch.stack(shapes), torch.stack(exprs), infos
 
 
 def load_or_train(weights=None, *, model=None, log=print) -> Sculptor:

@@ -78,34 +78,66 @@ def _edited_fit(fit, shape: np.ndarray, expr_ref_new: np.ndarray, expr_ref_old: 
     return out
 
 
-def _write_avatar(out_dir: Path, av, shape: np.ndarray) -> None:
-    """The avatar with the new identity: its Gaussians stay bound to their triangles (local offsets, rotations,
-    scales unchanged), so they follow the re-shaped mesh and the avatar stays rigged and animatable."""
-    from headgen.avatar import load_avatar_model, save_avatar
-    m = load_avatar_model(av)
-    S = m.n_shape
-    new = torch.as_tensor(shape[:S], dtype=torch.float32)
-    with torch.no_grad():
-        verts = m(shape=new[None].to(m.template_soa.dtype)).vertices_model[0].float()
+def _write_avatar(out_dir: Path, av, shape: np.ndarray, src) -> None:
+    """The avatar with the new identity (and colours, already in ``av``): its Gaussians stay bound to their
+    triangles (local offsets, rotations, scales unchanged), so they follow the re-shaped mesh and the avatar
+    stays rigged and animatable. The input rig's extra arrays (background, per-frame refinements) are kept."""
+    from headgen.artifacts.avatar import RIG_KEYS, read_rig
+    from headgen.avatar import save_avatar
+    new = torch.as_tensor(shape, dtype=torch.float32)
     av.shape = new
-    av.neutral_vertices = verts.contiguous()
-    save_avatar(out_dir, av)
+    av.neutral_vertices = _avatar_vertices(av, shape).contiguous()
+    rig = read_rig(Path(src) / "avatar_rig.npz" if Path(src).is_dir() else src)
+    extra = {k: v for k, v in rig.items() if k not in RIG_KEYS and k not in ("training_params", "format_version")
+             and isinstance(v, np.ndarray)}
+    save_avatar(out_dir, av, extra=extra)
+
+
+def _avatar_vertices(av, shape: np.ndarray) -> torch.Tensor:
+    """Neutral vertices (V, 3) float32 of the avatar's head model with identity ``shape``."""
+    from headgen.avatar import load_avatar_model
+    m = load_avatar_model(av)
+    new = torch.as_tensor(np.asarray(shape)[: m.n_shape], dtype=m.template_soa.dtype)
+    with torch.no_grad():
+        return m(shape=new[None]).vertices_model[0].float()
+
+
+def _appearance_rows(before: dict, after: dict) -> dict:
+    """sculpt.json rows of the appearance attributes (lightness in L*, skin tone ITA degrees, each named hair
+    colour as the CIE76 delta E of the hair's mean colour to it: smaller = more of that colour)."""
+    from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES
+    rows = {}
+    for a in APPEARANCE_ATTRIBUTES:
+        if a.kind == "signed":
+            key, unit, rng = a.name, "L*", a.range
+        else:
+            key, unit, rng = f"hair delta E {a.name.split()[0]}", "delta E", 100.0
+        b, f = float(before[key]), float(after[key])
+        rows[a.name] = {"unit": unit, "before": b, "after": f, "change": f - b, "range": rng}
+    b, f = float(before["skin tone"]), float(after["skin tone"])
+    rows["skin tone"] = {"unit": "ITA deg", "before": b, "after": f, "change": f - b, "range": 90.0}
+    return rows
 
 
 def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict", strength: float = 1.0,
                samples: int = 1, seed: int = 0, guidance: float = 1.5, steps: int = 40, frame: int = 0,
                weights=None, diffusion=None, sds_iters: int = 200, turntable: bool = True,
                turntable_frames: int = 48, turntable_size: int = 320, device: str = "cpu", log=print,
-               params: dict | None = None) -> SculptRun:
+               params: dict | None = None, locality: float = 1.0) -> SculptRun:
     """Sculpt and write every output (module docstring). fit / avatar: input paths (neither: a fresh head);
     weights: sculpt model file (default: the cached one, trained on first use); diffusion: a local Stable
-    Diffusion folder -> image score distillation instead of the text diffusion model. Raises InputError
-    (unrelated prompt, bad input) before anything is written."""
+    Diffusion folder -> image score distillation instead of the text diffusion model (with an avatar also its
+    Gaussians' colours); locality: in an edit, the most the vertices outside the prompt's region may move
+    (RMS mm, 0 = no limit). Appearance attributes of the prompt (skin / hair lightness, hair colour, lighter /
+    darker) recolour an avatar's Gaussians (``headgen.avatar.appearance``); their measurements before/after
+    join sculpt.json's attributes. Raises InputError (unrelated prompt, bad input) before anything is written."""
     from headgen.artifacts.fit import write_fit
     from headgen.artifacts.sculpt import SculptArtifact, write_sculpt
+    from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES, APPEARANCE_NAMES
     from headgen.models.attributes import SHAPE_NAMES
     from headgen.models.export import export_mesh
     from headgen.stages.sculpt.core import load_model_for_sculpt, load_or_train
+    SIGNED_APPEARANCE = {a.name for a in APPEARANCE_ATTRIBUTES if a.kind == "signed"}
 
     if not prompt or not prompt.strip():
         raise InputError("--prompt is empty")
@@ -127,21 +159,33 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
     else:
         expr0 = np.zeros(E) if av is not None else None
     notes = []
+    sds_colors = None
     if diffusion is not None:
         from headgen.stages.sculpt.sds import sds_sculpt
-        res, space = sds_sculpt(prompt, diffusion, head_model, shape0, expr0, seed=seed, iters=sds_iters,
-                                n_samples=samples, device=device, log=log)
+        res, space, sds_colors = sds_sculpt(prompt, diffusion, head_model, shape0, expr0, seed=seed,
+                                            iters=sds_iters, n_samples=samples, device=device, log=log,
+                                            avatar=av is not None)
         method = "sds"
     else:
         sculptor = load_or_train(weights, model=head_model, log=log)
         res = sculptor.sculpt(prompt, shape0, expr0, seed=seed, n_samples=samples, strength=strength,
-                              guidance=guidance, steps=steps)
+                              guidance=guidance, steps=steps, max_outside_mm=locality)
         space = sculptor.space
         method = "diffusion"
-    if any(w in prompt.lower() for w in ("skin", "hair", "lighter", "darker", "tan", "pale", "blond", "colour",
-                                         "color")):
-        notes.append("appearance attributes (skin tone, hair colour, lighter/darker) are not implemented: the "
-                     "appearance part of the prompt was ignored")
+    app_changes = dict(getattr(res, "appearance", {}) or {})
+    app_rows = {}
+    if app_changes and av is None:
+        notes.append("appearance attributes (" + ", ".join(app_changes) + ") change an avatar's colours "
+                     "(--avatar); a fit or mesh has none: ignored")
+    if av is not None and (app_changes or method == "sds"):
+        from headgen.avatar.appearance import appearance_regions, edit_appearance, measure_appearance
+        regions = appearance_regions(av)
+        app_before = measure_appearance(av, regions)
+        if app_changes:
+            av = edit_appearance(av, app_changes, regions)
+        if method == "sds" and sds_colors is not None:
+            av = sds_colors(av, res.shapes[0])
+        app_rows = _appearance_rows(app_before, measure_appearance(av, regions))
     if av is not None and any(n not in SHAPE_NAMES for n in res.free):
         notes.append("an avatar stores no expression (it is animated): expression attributes change head.obj, "
                      "fit.npz and the turntable, not the avatar")
@@ -161,12 +205,14 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
         b, a = float(before[n][0]), float(after[n][0])
         attrs[n] = {"unit": units.get(n, "weight"), "before": b, "after": a, "change": a - b,
                     "range": space.attribute_range(n)}
+    attrs.update(app_rows)
     understood = []
     for n, v in sorted(res.understanding.intensities.items(), key=lambda kv: -abs(kv[1])):
         shape_kind = n in SHAPE_NAMES
-        direction = ("more" if v > 0 else "less") if shape_kind else ("absent" if v < 0 else "more")
-        understood.append({"attribute": n, "kind": "shape" if shape_kind else "expression",
-                           "intensity": float(v), "direction": direction})
+        a_kind = "shape" if shape_kind else ("appearance" if n in APPEARANCE_NAMES else "expression")
+        signed = shape_kind or n in SIGNED_APPEARANCE
+        direction = ("more" if v > 0 else "less") if signed else ("absent" if v < 0 else "more")
+        understood.append({"attribute": n, "kind": a_kind, "intensity": float(v), "direction": direction})
     out_dir = Path(out_dir)
     (out_dir / "samples").mkdir(parents=True, exist_ok=True)
     faces = head_model.faces.cpu().numpy()
@@ -198,7 +244,7 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
     else:
         write_fit(out_dir / "fit.npz", _fresh_fit(res.shapes[0], res.expressions[0], head_model.expression_names))
     if av is not None:
-        _write_avatar(out_dir, av, res.shapes[0])
+        _write_avatar(out_dir, av, res.shapes[0], avatar)
     if turntable:
         from headgen.render.turntable import write_turntable
         write_turntable(out_dir / "turntable.mp4", torch.from_numpy(main_verts).float(), head_model.faces,

@@ -224,10 +224,78 @@ def optimize_head(model, score, prompt: str, shape0: torch.Tensor, expr0: torch.
                                            "losses": losses}
 
 
+def render_avatar_views(avatar, vertices_model: torch.Tensor, yaws: torch.Tensor, size: int, centre: torch.Tensor,
+                        colors: torch.Tensor | None = None) -> torch.Tensor:
+    """Renders (B, size, size, 3) on white of a Gaussian avatar on its mesh ``vertices_model`` (V, 3) (model
+    frame) from each yaw (degrees, (B,)), cameras as :func:`view_cameras`; colors (N, 3) sRGB: replaces the
+    Gaussians' degree-0 colour (differentiable; view-dependent bands dropped)."""
+    from dataclasses import replace
+
+    from headgen.avatar import render_vertices, rgb_to_sh0
+    av = avatar
+    if colors is not None:
+        av = replace(avatar, sh=rgb_to_sh0(colors).to(avatar.sh.dtype)[:, None, :])
+    vc, K = view_cameras((vertices_model - centre).float(), yaws.float(), size)
+    return render_vertices(av, vc, K, (size, size), background=(1.0, 1.0, 1.0))["rgb"]
+
+
+def optimize_avatar_colors(avatar, vertices_model: torch.Tensor, score, prompt: str, *, iters: int = 100,
+                           lr: float = 0.05, size: int = 64, views_per_iter: int = 2, seed: int = 0,
+                           fixed_views: list[int] | None = None, mask: torch.Tensor | None = None, log=None):
+    """Score-distil the prompt into the Gaussians' colours (``--avatar`` with ``--diffusion``).
+
+    The variables are the degree-0 colours of the Gaussians in ``mask`` (N,) bool (default: all), as logits
+    of sRGB (so they stay in [0, 1]); geometry, opacity and binding are fixed, so the result stays rigged.
+    Views / prompts / score as :func:`optimize_head` (TargetScore for the analytic tests). Adam with cosine
+    decay. -> (avatar with the new colours (view-dependent SH bands zeroed where colours changed), stats)."""
+    from dataclasses import replace
+
+    from headgen.avatar import rgb_to_sh0
+    from headgen.avatar.appearance import gaussian_colors
+    g = torch.Generator().manual_seed(seed)
+    base = gaussian_colors(avatar).detach().float().clamp(1e-3, 1 - 1e-3)
+    m = torch.ones(avatar.n, dtype=torch.bool) if mask is None else mask.bool().cpu()
+    logit = torch.logit(base[m]).clone().requires_grad_(True)
+    opt = torch.optim.Adam([logit], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, iters))
+    v = vertices_model.detach().float()
+    centre = (v.max(0).values + v.min(0).values) / 2
+    losses = []
+    t0 = time.perf_counter()
+    for it in range(iters):
+        vid = list(fixed_views) if fixed_views is not None else \
+            torch.randint(0, len(VIEWS), (views_per_iter,), generator=g).tolist()
+        yaws = torch.tensor([VIEWS[i][0] for i in vid], dtype=torch.float32)
+        if fixed_views is None:
+            yaws = yaws + torch.randn(len(vid), generator=g) * 10
+        cols = base.clone()
+        cols[m] = torch.sigmoid(logit)
+        img = render_avatar_views(avatar, v, yaws, size, centre, colors=cols)
+        prompts = [f"{prompt}, {VIEWS[i][1]}" for i in vid]
+        loss = score.loss(img, prompts, vid) if isinstance(score, TargetScore) else score.loss(img, prompts)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+        if log is not None and (it + 1) % max(1, iters // 5) == 0:
+            log(f"sds colours {it + 1}/{iters}: loss {np.mean(losses[-10:]):.4f}")
+    secs = time.perf_counter() - t0
+    with torch.no_grad():
+        sh = avatar.sh.clone()
+        sh[m, 0] = rgb_to_sh0(torch.sigmoid(logit)).to(sh.dtype)
+        if sh.shape[1] > 1:
+            sh[m, 1:] = 0
+    return replace(avatar, sh=sh), {"iters": iters, "seconds": secs, "it_per_s": iters / max(secs, 1e-9),
+                                    "losses": losses}
+
+
 def sds_sculpt(prompt: str, diffusion_path, model, shape0, expr0, *, seed: int = 0, iters: int = 200,
-               n_samples: int = 1, device: str = "cpu", size: int | None = None, log=print):
-    """``--diffusion``: score-distil the prompt into the head. -> (SculptResult-like, SculptSpace) for the
-    stage runner (every candidate uses its own seed)."""
+               n_samples: int = 1, device: str = "cpu", size: int | None = None, log=print, avatar: bool = False):
+    """``--diffusion``: score-distil the prompt into the head. -> (SculptResult-like, SculptSpace, colours)
+    for the stage runner (every candidate uses its own seed); colours: None, or with ``avatar`` a function
+    ``(Avatar, shape) -> Avatar`` that score-distils the prompt into the avatar's skin and hair colours on
+    the re-shaped mesh (:func:`optimize_avatar_colors`, same pipeline, ``iters`` iterations)."""
     from headgen.device import resolve_device
     from headgen.stages.sculpt.core import SculptResult, Understanding
     from headgen.stages.sculpt.space import SculptSpace
@@ -249,4 +317,16 @@ def sds_sculpt(prompt: str, diffusion_path, model, shape0, expr0, *, seed: int =
         exprs.append(e.double().cpu().numpy())
     u = Understanding(prompt, {}, [], True)
     res = SculptResult(np.stack(shapes), np.stack(exprs), u, [], time.perf_counter() - t0)
-    return res, space
+    colours = None
+    if avatar:
+        def colours(av, shape):
+            from headgen.avatar.appearance import appearance_regions
+            from headgen.stages.sculpt.run import _avatar_vertices
+            score = StableDiffusionScore(pipe, seed=seed)
+            reg = appearance_regions(av)
+            out, st = optimize_avatar_colors(av, _avatar_vertices(av, shape), score, prompt, iters=iters,
+                                             size=size or min(score.size, 128), seed=seed,
+                                             mask=reg["skin"] | reg["hair"], log=log)
+            log(f"sds colours: {st['it_per_s']:.2f} it/s")
+            return out
+    return res, space, colours

@@ -26,6 +26,9 @@ N_PRIOR = 4000
 LAMBDA = 1e-4
 #: attribute z-scores written into a head are clamped to the training range
 Z_MAX = 3.0
+#: an edit keeps every shape attribute the prompt does not ask for within this many prior std (10 % of the
+#: 4-std range is the issue's bound; the margin absorbs the linearisation)
+KEEP_TOL = 0.25
 
 
 def model_digest(model) -> str:
@@ -133,6 +136,129 @@ class SculptSpace:
         e = expression0.double().cpu().clone()
         e[:, fe] = ((z[:, self.K:][:, fe] + 1) / 2).clamp(0, 1)
         return x, e
+
+    # ------------------------------------------------------------------------------------------------------
+    def _vertex_basis(self) -> torch.Tensor:
+        """(S, V, 3) identity basis of the model in millimetres (float64, CPU; cached)."""
+        if getattr(self, "_B", None) is None:
+            self._B = self.model.basis[: self.S].double().cpu().view(self.S, -1, 3) * 1000.0
+        return self._B
+
+    def region_mask(self, names) -> np.ndarray:
+        """bool (V,): union of the regions of the named attributes (shape or expression); all False for none."""
+        m = np.zeros(self.model.num_vertices, bool)
+        for n in names:
+            if n in self.regions:
+                m |= self.regions[n]
+        return m
+
+    def outside_gram(self, region: np.ndarray | None) -> tuple[torch.Tensor, int]:
+        """(M (S, S), n): ``d^T M d`` is the mean squared displacement (mm^2) of the vertices outside ``region``
+        (bool (V,); None = no region, M = 0) caused by an identity change d; n = number of those vertices."""
+        if region is None or bool(np.all(region)):
+            return torch.zeros(self.S, self.S, dtype=torch.float64), 0
+        out = torch.from_numpy(~np.asarray(region, bool))
+        n = int(out.sum())
+        Bo = self._vertex_basis()[:, out].reshape(self.S, -1)
+        return Bo @ Bo.T / n, n
+
+    def zmeasure(self, x: torch.Tensor, jacobian: bool = False):
+        """Exact (nonlinear) shape attributes of identity x (S,) in prior z-scores (K,) and, with ``jacobian``,
+        their Jacobian (K, S) at x."""
+        x = _pad(x.double().cpu().reshape(1, -1), self.S)[0]
+        dev, dt = self.lb.mean.device, self.lb.mean.dtype
+        f = lambda s: ((self.lb.measure(s[None])[0].double().cpu() - self.mu) / self.sd)
+        a = f(x.to(dev, dt)).detach()
+        if not jacobian:
+            return a
+        J = torch.autograd.functional.jacobian(f, x.to(dev, dt)).double().cpu()
+        return a, J
+
+    def edit_identity(self, x0: torch.Tensor, delta: torch.Tensor, active: torch.Tensor,
+                      region: np.ndarray | None, *, keep_tol: float = KEEP_TOL, max_outside_mm: float | None = None,
+                      iters: int = 4) -> tuple[torch.Tensor, dict]:
+        """Edit-time projection: the identity change that gives the asked attributes their asked change, keeps
+        every other shape attribute and moves the vertices outside ``region`` as little as possible.
+
+        x0 (S',) identity; delta (K,) asked change of each shape attribute in prior std (z-scores; used where
+        ``active``); active (K,) bool; region: bool (V,) vertices the edit is about (None: no locality term).
+        Solves, by Gauss-Newton on the exact measurements (Jacobians re-taken at each iterate), the least
+        squares problem ``min (x - x0)^T (M_out + lam I) (x - x0)`` subject to ``a_k(x) = a_k(x0) + delta_k``
+        (asked) and ``|a_j(x) - a_j(x0)| <= keep_tol`` for every other shape attribute j (penalties raised
+        until the bound holds). ``max_outside_mm``: when the solution moves the outside vertices by more than
+        this RMS (mm), the asked change is scaled down until it does not (the ICT identity basis is global: a
+        change cannot be confined exactly; README). -> (x (S',), info: achieved/asked scale, outside_rms_mm
+        predicted, keep violations)."""
+        x0 = x0.double().cpu().reshape(-1)
+        S0 = x0.shape[0]
+        xs = _pad(x0[None], self.S)[0]
+        active = torch.as_tensor(active, dtype=torch.bool)
+        delta = torch.as_tensor(delta, dtype=torch.float64) * active
+        if not bool(active.any()):
+            return x0.clone(), {"scale": 1.0, "outside_rms_mm": 0.0}
+        M, n_out = self.outside_gram(region)
+        Mr = M + LAMBDA * torch.eye(self.S, dtype=torch.float64)
+        a_start = self.zmeasure(xs)
+        scale = 1.0
+        for _ in range(4):
+            x = self._solve_edit(xs, a_start, delta * scale, active, Mr, keep_tol, iters)
+            d = x - xs
+            leak = float((d @ M @ d).clamp(min=0).sqrt()) if n_out else 0.0
+            if max_outside_mm is None or max_outside_mm <= 0 or leak <= max_outside_mm * 1.001:
+                break
+            scale *= 0.98 * max_outside_mm / leak
+        a_end = self.zmeasure(x)
+        ch = a_end - a_start
+        info = {"scale": scale, "outside_rms_mm": leak, "asked_change": (delta * scale)[active].tolist(),
+                "other_max_std": float(ch[~active].abs().max()) if bool((~active).any()) else 0.0}
+        if S0 > self.S:
+            x = torch.cat([x, x0[self.S:]])
+        elif S0 < self.S:
+            x = x            # the edit may use every identity coefficient of the model
+        return x, info
+
+    def _solve_edit(self, xs, a_start, delta, active, Mr, keep_tol, iters) -> torch.Tensor:
+        """Gauss-Newton with backtracking for :meth:`edit_identity`: asked attributes as equality constraints
+        of each linearised step, the others as penalties raised (x10) on the attributes whose predicted change
+        exceeds 0.8 keep_tol; a step is accepted when it lowers the merit (asked residual^2 + excess^2)."""
+        target = a_start + delta
+        keep = ~active
+        mu0 = 10.0 * float(torch.diagonal(Mr).mean())
+        mu = torch.zeros(self.K, dtype=torch.float64)
+
+        def merit(a):
+            ex = ((a - a_start)[keep].abs() - keep_tol).clamp(min=0)
+            return float((target - a)[active].square().sum() + ex.square().sum())
+
+        x = xs.clone()
+        a, J = self.zmeasure(x, jacobian=True)
+        for _ in range(iters):
+            JA, JO = J[active], J[keep]
+            c = (target - a)[active]
+            r = (a - a_start)[keep]
+            d = x - xs
+            for _ in range(10):
+                W = mu[keep]
+                H = Mr + JO.T @ (W[:, None] * JO)
+                g = Mr @ d + JO.T @ (W * r)
+                Hi_g = torch.linalg.solve(H, g)
+                Hi_JA = torch.linalg.solve(H, JA.T)
+                lam = torch.linalg.solve(JA @ Hi_JA, c + JA @ Hi_g)
+                s = -Hi_g + Hi_JA @ lam
+                bad = (r + JO @ s).abs() > 0.8 * keep_tol
+                if not bool(bad.any()):
+                    break
+                idx = torch.nonzero(keep).flatten()[bad]
+                mu[idx] = torch.clamp(mu[idx] * 10.0, min=mu0)
+            m0, step = merit(a), 1.0
+            for _ in range(5):
+                a_new = self.zmeasure(x + step * s)
+                if merit(a_new) <= m0 or step < 0.1:
+                    break
+                step *= 0.5
+            x = x + step * s
+            a, J = self.zmeasure(x, jacobian=True)
+        return x
 
     def measure(self, shape: torch.Tensor, expression: torch.Tensor) -> dict[str, np.ndarray]:
         """Every attribute of heads (shape (B, S'), expression (B, E)) -> name -> (B,) values

@@ -42,6 +42,7 @@ class SculptStage(Stage):
         sds_iters: int = pydantic.Field(200, ge=1, le=100000, description="Score distillation iterations (with --diffusion).")
         device: str = pydantic.Field("cpu", description="auto, cpu or cuda (score distillation).")
         turntable: bool = pydantic.Field(True, description="Render OUT/turntable.mp4.")
+        locality: float = pydantic.Field(1.0, ge=0.0, le=100.0, description="In an edit, the most the vertices outside the prompt's region may move (RMS mm; the asked change is shortened to fit; 0 = no limit).")
 
     @classmethod
     def resources_for(cls, params: dict) -> dict[str, float]:
@@ -55,6 +56,7 @@ class SculptStage(Stage):
         res = run_sculpt(p["prompt"], out_dir, fit=inputs.get("fit"), avatar=inputs.get("avatar"), model=p["model"],
                          strength=p["strength"], samples=p["samples"], seed=p["seed"], guidance=p["guidance"],
                          steps=p["steps"], frame=p["frame"], weights=p["weights"], diffusion=p["diffusion"],
-                         sds_iters=p["sds_iters"], device=p["device"], turntable=True, log=ctx.log, params=p)
+                         sds_iters=p["sds_iters"], device=p["device"], turntable=True, log=ctx.log, params=p,
+                         locality=p["locality"])
         u = ", ".join(f"{d['attribute']} {d['intensity']:+.2f}" for d in res.artifact.understood)
         ctx.log(f"sculpt: understood {u}")
