@@ -106,7 +106,7 @@ def talking_head_video(media, fit_path, animation_path, speech, out_dir, *, avat
     secs["inputs"] = time.perf_counter() - t_all
 
     t0 = time.perf_counter()
-    model = load_head_model("ict", parts=list(WARP_PARTS), device=dev)
+    model = load_head_model("ict", parts=list(WARP_PARTS), device=dev, mediapipe=True)   # inner lips: the gap
     drive = build_drive(model, fit, row, anim.arkit, anim.head_rotation, n_frames, motion=motion,
                         max_deg=max_head_deg, expression_gain=expression_gain)
     with torch.no_grad():

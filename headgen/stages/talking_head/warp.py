@@ -4,8 +4,15 @@ Every vertex of the still's fitted mesh (rest pose) projects to a point of the o
 posed mesh of a frame gives, for every pixel it covers, the triangle and perspective-correct barycentrics,
 hence the point of the still that the same surface point showed at rest. Sampling the still (or any image
 registered with it, e.g. a residual) there moves the photo's own face with the mesh: lips part with
-``jawOpen``, the head turns with the mesh. Triangles the still cannot show (the mouth interior: socket, gums
-and tongue, teeth) get flat colours instead.
+``jawOpen``, the head turns with the mesh.
+
+The mouth gap is different: what the still shows between the lips (teeth, on a smile) belongs to no triangle
+of the fitted mesh - its inner lips and tongue cover it, and carried by them the teeth would travel down with
+the jaw and fill the opening. So every surface point that showed the gap at rest (inside the fitted inner-lip
+contour, ``gap``) shows instead what the still shows at the same point of the rigid head (the gap's content
+stays with the skull, like the upper teeth) while that point is inside the gap, and the mouth's cavity colour
+where the jaw has opened beyond it; interior triangles the still did not show get the cavity too
+(``PhotoWarp.mouth``). At rest every pixel is the still's own.
 
 This is the renderer of the mesh mode and the detail transfer of the avatar mode (``headgen.stages.
 talking_head.heads``).
@@ -42,12 +49,14 @@ def project(vertices: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 class PhotoWarp:
     """The still's fitted mesh as a warp field, evaluated in a window of the output view around the head.
 
-    model: ICT head model with :data:`WARP_PARTS`; rest: model inputs of the still (batch 1, camera frame);
-    K (3,3) output intrinsics; size (w, h) output px; margin: the window around the head at rest, as a share
+    model: ICT head model with :data:`WARP_PARTS` (and the MediaPipe embedding, for the mouth gap: without it
+    the gap is empty and the still's mouth is carried by the mesh like the skin); rest: model inputs of the
+    still (batch 1, camera frame); K (3,3) output intrinsics; size (w, h) output px; margin: the window around the head at rest, as a share
     of the head's height on every side (plus ``margin`` more below, where the chin goes when the jaw opens).
     ``window`` (x0, y0, x1, y1): the output pixels that can change; every per-frame map is window-sized.
     ``rasterize(inputs)`` -> per-frame raster data; ``sample(image, r)`` an image registered with the
-    whole output view, carried by the mesh; ``interior(r)`` the flat mouth-interior colours.
+    whole output view, carried by the mesh; ``interior(r)`` the flat mouth-interior colours; ``mouth(...)`` a
+    head's colours with the still's mouth gap held to the skull and the opened cavity filled.
     """
 
     def __init__(self, model, rest: dict, K, size, margin: float = 0.15):
@@ -65,8 +74,20 @@ class PhotoWarp:
         for c, rgb in INTERIOR_COLOURS.items():
             col[comp == c] = rgb
         self.tri_colour = torch.as_tensor(col, device=self.dev)
+        cav = col.copy()
+        cav[~np.isin(comp, list(INTERIOR_COLOURS))] = INTERIOR_COLOURS["mouth_socket"]
+        self.tri_cavity = torch.as_tensor(cav, device=self.dev)
+        self.rest_R = _matrix(rest["rotation"]).to(self.dev)[0]
+        self.rest_t = torch.as_tensor(rest["translation"], dtype=torch.float32, device=self.dev).reshape(3)
         with torch.no_grad():
-            self.rest_vertices = model(**rest).vertices[0]
+            out = model(**rest)
+        self.rest_vertices = out.vertices[0]
+        #: (H,W) float: the still's mouth gap (the fitted inner-lip contour), whole output view
+        self.gap = torch.zeros(self.H, self.W, device=self.dev)
+        if getattr(out, "landmarks468", None) is not None:
+            lips = project(out.landmarks468[0, list(INNER_LIP)], self.K).cpu().numpy()
+            self.gap = torch.as_tensor(polygon_mask(lips, (self.W, self.H), grow=GAP_GROW_PX), device=self.dev)
+        with torch.no_grad():
             full = rasterize(self.rest_vertices[None], self.faces, self.K, self.H, self.W).tri_id[0] >= 0
         self.uv = project(self.rest_vertices, self.K)      # (V,2) output px of every vertex at rest
         self.window = head_window(full, margin)
@@ -87,29 +108,43 @@ class PhotoWarp:
         x0, y0, x1, y1 = self.window
         return image[..., y0:y1, x0:x1, :]
 
-    def rasterize_vertices(self, verts: torch.Tensor) -> dict:
-        """Posed vertices (B,V,3) camera frame -> window-sized maps: dict(tri (B,h,w) long (-1 none), src
-        (B,h,w,2) whole-view position (px) of each pixel's surface point at rest, cover (B,h,w) bool (any
-        part), face (B,h,w) bool (warped parts: skin and eyes), skin (B,h,w) bool (the face skin), interior
-        (B,h,w) bool (mouth interior))."""
+    def _tri_src(self, verts: torch.Tensor):
+        """Posed vertices (B,V,3) -> window-sized (tri (B,h,w) long, -1 none; src (B,h,w,2) rest view px)."""
         from headgen.render.raster import interpolate, rasterize
 
         w, h = self.win_size
         with torch.no_grad():
             r = rasterize(verts, self.faces, self.K_win, h, w)
             src = interpolate(self.uv, r, self.faces)
-        tri = r.tri_id
+        return r.tri_id, src
+
+    def rasterize_vertices(self, verts: torch.Tensor) -> dict:
+        """Posed vertices (B,V,3) camera frame -> window-sized maps: dict(tri (B,h,w) long (-1 none), src
+        (B,h,w,2) whole-view position (px) of each pixel's surface point at rest, cover (B,h,w) bool (any
+        part), face (B,h,w) bool (warped parts: skin and eyes), skin (B,h,w) bool (the face skin), interior
+        (B,h,w) bool (mouth interior), held (B,h,w,2) whole-view px where the rest view showed the point of
+        the *rigid* head (the still's expression) that each pixel shows, held_ok (B,h,w) bool where that is
+        known: here the vertices are taken as rigidly posed (``held = src``); :meth:`rasterize` sets both
+        from the frames' head poses)."""
+        tri, src = self._tri_src(verts)
         cover = tri >= 0
         t = tri.clamp_min(0)
         interior = cover & self.is_interior[t]
         return dict(tri=tri, src=src, cover=cover, face=cover & ~interior, interior=interior,
-                    skin=cover & self.is_face[t])
+                    skin=cover & self.is_face[t], held=src, held_ok=cover)
 
     def rasterize(self, inputs: dict) -> dict:
-        """Model inputs of B frames -> :meth:`rasterize_vertices` of the posed mesh."""
+        """Model inputs of B frames -> :meth:`rasterize_vertices` of the posed mesh, with ``held`` /
+        ``held_ok`` from the still's mesh moved rigidly by each frame's head pose (rasterised as well)."""
         with torch.no_grad():
             verts = self.model(**inputs).vertices
-        return self.rasterize_vertices(verts)
+        r = self.rasterize_vertices(verts)
+        R = _matrix(inputs["rotation"]).to(self.dev)
+        t = torch.as_tensor(inputs["translation"], dtype=torch.float32, device=self.dev).reshape(-1, 3)
+        m = (self.rest_vertices - self.rest_t) @ self.rest_R               # model frame (rows: R0^T (v - t0))
+        tri, held = self._tri_src(m[None] @ R.transpose(1, 2) + t[:, None])
+        r["held"], r["held_ok"] = held, tri >= 0
+        return r
 
     def sample(self, image: torch.Tensor, r: dict) -> torch.Tensor:
         """image (H,W,C) float registered with the whole output view -> (B,h,w,C): the image carried by the
@@ -125,6 +160,81 @@ class PhotoWarp:
     def interior(self, r: dict) -> torch.Tensor:
         """(B,h,w,3) flat colours of the mouth-interior triangles (zeros elsewhere)."""
         return self.tri_colour[r["tri"].clamp_min(0)] * r["interior"][..., None]
+
+    def mouth(self, carried: torch.Tensor, image: torch.Tensor, r: dict,
+              cavity: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's colours of B frames with the mouth handled (B,h,w,3), zeros where no triangle covers.
+
+        carried (B,h,w,3): the head's colours of every covered pixel as if every surface point kept the colour
+        the still showed there at rest (the still carried by the mesh, or an avatar plus the carried
+        residual); image (H,W,3): the still in the whole output view; cavity (B,h,w,3): the colour of the open
+        mouth (default: flat :data:`INTERIOR_COLOURS`, the socket's on skin triangles).
+
+        A surface point the still showed inside the mouth gap (``self.gap`` at its rest position), and an
+        interior triangle the rest view did not show, are the mouth, not a surface that carries a colour: a
+        mouth pixel shows the still's gap content held to the skull (``r["held"]``: where the same point of
+        the rigid head was at rest) where that point lies inside the gap, and the cavity where the gap has
+        opened beyond it. Every other pixel (skin, lips, and interior triangles the still showed outside the
+        gap) is ``carried``. At rest every pixel is ``carried``.
+        """
+        q = r["held"]                                                 # rest view px of the rigid head point
+        cover = r["cover"][..., None].float()
+        gap = self.gap[..., None]
+        g_src = self.sample(gap, r)                                    # (B,h,w,1) the point showed the gap
+        g_q = _sample_at(gap, q, self.W, self.H) * r["held_ok"][..., None]  # the rigid point is in the gap
+        still_q = _sample_at(image, q, self.W, self.H)
+        rest_inner = torch.zeros(self.H, self.W, 1, device=self.dev)
+        self.crop(rest_inner)[...] = self.rest["interior"][0][..., None].float()
+        hidden = r["interior"][..., None].float() * (1 - self.sample(rest_inner, r))
+        cav = self.tri_cavity[r["tri"].clamp_min(0)] * cover if cavity is None else cavity
+        mouth = g_src + (1 - g_src) * hidden                          # the pixel shows the mouth, not a lip
+        held = torch.minimum(mouth, g_q)
+        out = (1 - mouth) * carried + held * still_q + (mouth - held) * cav
+        return out * cover
+
+
+def _sample_at(image: torch.Tensor, xy: torch.Tensor, W: int, H: int) -> torch.Tensor:
+    """image (H,W,C) float sampled (bilinear, zeros outside) at whole-view px ``xy`` (B,h,w,2) -> (B,h,w,C)."""
+    g = xy.clone()
+    g[..., 0] = xy[..., 0] / max(W - 1, 1) * 2 - 1
+    g[..., 1] = xy[..., 1] / max(H - 1, 1) * 2 - 1
+    img = image.permute(2, 0, 1)[None].expand(xy.shape[0], -1, -1, -1)
+    return F.grid_sample(img, g, mode="bilinear", padding_mode="zeros", align_corners=True).permute(0, 2, 3, 1)
+
+
+#: the mouth gap reaches this far (output px) beyond the fitted inner-lip contour (its edge pixels mix lip
+#: and teeth)
+GAP_GROW_PX = 1.0
+#: MediaPipe-468 inner-lip contour (closed polygon)
+INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+
+
+def polygon_mask(points: np.ndarray, size, grow: float = 0.0, supersample: int = 4) -> np.ndarray:
+    """(H,W) float32 coverage in [0,1] of the polygon ``points`` (N,2) px (pixel centres at integers) grown by
+    ``grow`` px, anti-aliased by ``supersample`` x ``supersample`` sub-pixels; zeros for a degenerate
+    polygon."""
+    import cv2
+
+    W, H = int(size[0]), int(size[1])
+    s = int(supersample)
+    p = np.asarray(points, np.float64)
+    if len(p) < 3 or not np.isfinite(p).all():
+        return np.zeros((H, W), np.float32)
+    big = np.zeros((H * s, W * s), np.uint8)
+    cv2.fillPoly(big, [np.round((p * s + (s - 1) / 2) * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
+    g = int(round(grow * s))
+    if g > 0:
+        big = cv2.dilate(big, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
+    return cv2.resize(big, (W, H), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def _matrix(rotation) -> torch.Tensor:
+    """(B,3,3) rotation matrices from (B,3,3) matrices or (B,3) axis-angle vectors."""
+    R = torch.as_tensor(rotation, dtype=torch.float32)
+    if R.shape[-2:] == (3, 3):
+        return R.reshape(-1, 3, 3)
+    from headgen.geometry.rotations import axis_angle_to_matrix
+    return axis_angle_to_matrix(R.reshape(-1, 3))
 
 
 def head_window(cover: torch.Tensor, margin: float) -> tuple[int, int, int, int]:
