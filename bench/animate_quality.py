@@ -188,6 +188,13 @@ mouth in silence, which issues 14 and 16 rule out: the former 0.5 s default is r
 its r. Windows > 0.1 s put jawOpen 0.1-0.15 into frames wholly inside the pause (the talking-head bench's
 rule: more than 80 ms from the speech), i.e. an opening above that bench's tolerance.
 
+Variants of the current default (bench/animate_variants.py -> bench/results/animate_variants.md, same protocol,
+r no text / text, LVE text): default 0.627 / 0.616, 3.48 mm; loudness gain 0.3-1.3 (default 0.55-1.15) 0.634 /
+0.622, 3.49; gain 0.1-1.5 0.638 / 0.625, 3.53; no gain 0.609 / 0.599, 3.52; tau x0.7 0.635 / 0.621, 3.51; lead
+20 ms 0.626 / 0.616, 3.51; a 0.1 s release after speech 0.606 / 0.597, 3.55; vowel undershoot 0.600 / 0.591,
+3.55; loudness term on the jaw in speech 0.636 / 0.624, 3.55; ridge 0.03 / 0.3 a wash: none improves r and LVE
+together, so none was adopted. Pauses excluded, the default's r is 0.65 on average (lbax4n 0.32, swiz3n 0.37).
+
 Other choices made leave-one-clip-out (with transcript, mean over the 8 clips, r / LVE; measured with the former
 0.5 s window): hand-set default 0.564 / 4.20 mm; lip shapes x1 / x0.5 / x0.3 / x0: LVE 4.00 / 3.37 / 3.20 / 3.13
 (x0.5 kept so w/oo stay rounded and f/v roll the lower lip, as the issue asks); wider coarticulation (tau x1.5,

@@ -108,3 +108,28 @@ def test_pauses_are_merged_and_calibration_keeps_silence_closed():
     free = learn_style([ob], ridge=1e-3, leads=(0.0,), tau_scales=(1.0,), prior=default_targets({}), columns=[J],
                        fixed=())
     assert free.targets[VISEME_NAMES.index("sil"), J] > 0.03        # what an unpinned regression would learn
+
+
+def test_post_window_and_vowel_undershoot_variants():
+    """The bench's variant knobs do what they say: post_s puts the transition viseme at the start of a pause
+    after speech (off by default), VOWEL_UNDERSHOOT scales short vowels down (off by default)."""
+    from headgen.audio.phones import Segment
+    from headgen.stages.animate import visemes
+    from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
+    from headgen.stages.animate.visemes import POST_SPEECH_S, VISEME_NAMES
+    ph = [Segment(0.0, 0.4, "SIL"), Segment(0.4, 0.45, "AA"), Segment(0.45, 0.7, "AA"), Segment(0.7, 1.2, "SIL")]
+    assert POST_SPEECH_S == 0.0 and visemes.VOWEL_UNDERSHOOT is None
+    base = VisemeTrack.from_segments(ph)
+    assert base.scale is None and [VISEME_NAMES[v] for v in base.viseme][-1] == "sil"
+    post = VisemeTrack.from_segments(ph, post_s=0.1)
+    names = [VISEME_NAMES[v] for v in post.viseme]
+    assert names[-2:] == ["pre", "sil"] and post.end[-2] == pytest.approx(0.8)
+    old = visemes.VOWEL_UNDERSHOOT
+    try:
+        visemes.VOWEL_UNDERSHOOT = (0.1, 1.0, 0.4, 2.0)
+        tr = VisemeTrack.from_segments(ph)
+    finally:
+        visemes.VOWEL_UNDERSHOOT = old
+    assert tr.scale.tolist() == pytest.approx([1.0, 1.0, 0.5, 2.0, 1.0])
+    t = np.array([0.6])                                              # centre of the long (x2) vowel
+    assert blend_visemes(tr, t)[0][0, J] > blend_visemes(base, t)[0][0, J]

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from headgen.models.arkit import ARKIT_NAMES
-from headgen.stages.animate.visemes import DIPHTHONGS, PRE_SPEECH_S, VISEME_NAMES, viseme_of, viseme_table
+from headgen.stages.animate.visemes import (DIPHTHONGS, POST_SPEECH_S, PRE_SPEECH_S, VISEME_NAMES, VOWEL_VISEMES,
+                                            viseme_of, viseme_table)
 
 JAW = ARKIT_NAMES.index("jawOpen")
 CLOSE = ARKIT_NAMES.index("mouthClose")
@@ -28,43 +29,64 @@ REST_DOMINANCE = 0.02
 
 @dataclass
 class VisemeTrack:
-    """Phone segments as arrays: start (S,), end (S,) seconds, viseme index (S,) into VISEME_NAMES."""
+    """Phone segments as arrays: start (S,), end (S,) seconds, viseme index (S,) into VISEME_NAMES; scale (S,)
+    per-segment amplitude of the target (None: 1; vowel undershoot, :data:`..visemes.VOWEL_UNDERSHOOT`)."""
     start: np.ndarray
     end: np.ndarray
     viseme: np.ndarray
+    scale: np.ndarray | None = None
 
     @classmethod
-    def from_segments(cls, segments, lead_s: float = 0.0, pre_s: float | None = None) -> "VisemeTrack":
+    def from_segments(cls, segments, lead_s: float = 0.0, pre_s: float | None = None,
+                      post_s: float | None = None) -> "VisemeTrack":
         """Segments (``.start``, ``.end`` s, ``.label`` ARPAbet phone) -> VisemeTrack, shifted ``lead_s`` earlier
         (visible articulation anticipates the sound); diphthongs become two segments (``DIPHTHONGS``); the last
-        ``pre_s`` seconds (None: :data:`..visemes.PRE_SPEECH_S`; 0: none) of a silence followed by speech become
-        the ``pre`` viseme (anticipatory opening before the first phone)."""
+        ``pre_s`` seconds (None: :data:`..visemes.PRE_SPEECH_S`; 0: none) of a silence followed by speech, and
+        the first ``post_s`` seconds (None: :data:`..visemes.POST_SPEECH_S`) of a silence after speech, become the
+        ``pre`` viseme (the transition between rest and speech); the rest of the pause is ``sil``."""
         pre_s = PRE_SPEECH_S if pre_s is None else float(pre_s)
-        st, en, vi = [], [], []
+        post_s = POST_SPEECH_S if post_s is None else float(post_s)
+        st, en, vi, sc = [], [], [], []
         segments = _merge_silences(list(segments))
+        sil, pre = VISEME_NAMES.index("sil"), VISEME_NAMES.index("pre")
         for k, s in enumerate(segments):
             a, b, lab = float(s.start) - lead_s, float(s.end) - lead_s, str(s.label).upper()
-            if (pre_s > 0 and viseme_of(lab) == "sil" and k + 1 < len(segments)
-                    and viseme_of(segments[k + 1].label) != "sil"):
-                m = max(a, b - pre_s)
-                if m > a:
-                    st.append(a)
-                    en.append(m)
-                    vi.append(VISEME_NAMES.index("sil"))
-                st.append(m)
-                en.append(b)
-                vi.append(VISEME_NAMES.index("pre"))
+            if viseme_of(lab) == "sil":
+                after = k + 1 < len(segments) and viseme_of(segments[k + 1].label) != "sil"
+                before = k > 0 and viseme_of(segments[k - 1].label) != "sil"
+                p1 = min(b, a + post_s) if before else a
+                p2 = max(p1, b - pre_s) if after else b
+                for x0, x1, v in ((a, p1, pre), (p1, p2, sil), (p2, b, pre)):
+                    if x1 > x0 or (v == sil and a == b):
+                        st.append(x0)
+                        en.append(x1)
+                        vi.append(v)
+                        sc.append(1.0)
             elif lab in DIPHTHONGS:
                 v1, v2, frac = DIPHTHONGS[lab]
                 m = a + frac * (b - a)
                 st += [a, m]
                 en += [m, b]
                 vi += [VISEME_NAMES.index(v1), VISEME_NAMES.index(v2)]
+                sc += [_undershoot(b - a)] * 2
             else:
                 st.append(a)
                 en.append(b)
                 vi.append(VISEME_NAMES.index(viseme_of(lab)))
-        return cls(np.array(st, np.float64), np.array(en, np.float64), np.array(vi, np.int64))
+                sc.append(_undershoot(b - a) if viseme_of(lab) in VOWEL_VISEMES else 1.0)
+        scale = np.array(sc, np.float64)
+        return cls(np.array(st, np.float64), np.array(en, np.float64), np.array(vi, np.int64),
+                   None if np.all(scale == 1.0) else scale)
+
+
+def _undershoot(dur_s: float) -> float:
+    """Amplitude of a vowel of ``dur_s`` seconds under :data:`..visemes.VOWEL_UNDERSHOOT` (None: 1)."""
+    from headgen.stages.animate import visemes
+    u = visemes.VOWEL_UNDERSHOOT
+    if not u:
+        return 1.0
+    ref, k, lo, hi = u
+    return float(np.clip((max(dur_s, 1e-3) / ref) ** k, lo, hi))
 
 
 def _merge_silences(segments: list) -> list:
@@ -103,6 +125,7 @@ def viseme_weights(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray |
         return A, clo
     order = np.argsort(track.start, kind="stable")
     st, en, vi = track.start[order], track.end[order], track.viseme[order]
+    sc = np.ones(st.size) if track.scale is None else np.asarray(track.scale, np.float64)[order]
     en_max = np.maximum.accumulate(en)
     lo = np.searchsorted(en_max, tc[0] - window_s)
     hi = np.searchsorted(st, tc[-1] + window_s, side="right")
@@ -115,7 +138,7 @@ def viseme_weights(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray |
     gain = np.ones(tc.size) if loudness is None else np.asarray(loudness, np.float64)
     g = 1.0 + (W.T @ loud[s_vi]) / np.maximum(W.sum(0), 1e-9) * (gain - 1.0)
     onehot = np.zeros((s_vi.size, V))
-    onehot[np.arange(s_vi.size), s_vi] = 1.0
+    onehot[np.arange(s_vi.size), s_vi] = sc[lo:hi]
     A = (W.T @ onehot) * g[:, None]
     clo = np.clip(W.T @ closure[s_vi], 0.0, 1.0)
     return A, clo

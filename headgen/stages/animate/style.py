@@ -106,12 +106,13 @@ def observation(fit, phones, energy_db, fps: float) -> StyleObservation:
 def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
                 leads=(-0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08), tau_scales=(0.7, 1.0, 1.4),
                 prior: np.ndarray | None = None, columns=None, pre_s: float | None = None,
-                fixed: tuple[str, ...] = ("sil",)) -> Style:
+                fixed: tuple[str, ...] = ("sil",), post_s: float | None = None) -> Style:
     """Fit a Style to one or more clips (grid over timing, ridge regression of the targets per timing).
     ridge: lam as a fraction of the mean diagonal of A^T A (larger -> closer to ``prior``);
     prior: (V,52) targets the ridge pulls towards and that unlearned columns keep (None: the default,
     :func:`..calibration.default_targets`); columns: ARKit columns to learn (None: LEARNED_COLUMNS); pre_s:
-    the anticipatory ``pre`` window (:meth:`..coarticulation.VisemeTrack.from_segments`; None: the default);
+    / post_s: the ``pre`` windows before / after speech (:meth:`..coarticulation.VisemeTrack.from_segments`;
+    None: the defaults);
     fixed: viseme names whose targets stay at ``prior`` (not learned; default ``sil``: silence is the resting
     mouth, whatever a speaker does in the pauses)."""
     if not observations:
@@ -128,7 +129,8 @@ def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
         for ts in tau_scales:
             As, Fs = [], []
             for ob in observations:
-                A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead, pre_s=pre_s), ob.times, ob.gain,
+                A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead, pre_s=pre_s, post_s=post_s),
+                                      ob.times, ob.gain,
                                       tau=tau * ts)
                 rest = rest_expression(ob.arkit, A.sum(1) - A[:, silent].sum(1))
                 As.append(A[ob.valid])

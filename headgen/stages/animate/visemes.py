@@ -98,6 +98,14 @@ VISEMES: dict[str, Viseme] = {
 #: open the mouth well before speaking, but open the mouth in silence, which issues 14/16 rule out
 #: (bench/results/animate_pre.md)
 PRE_SPEECH_S = 0.1
+#: seconds at the start of a pause after speech that take the ``pre`` viseme (the release towards rest); 0: the
+#: jaw returns to rest through the last phone's own dominance tail (bench/results/animate_variants.md)
+POST_SPEECH_S = 0.0
+#: vowel undershoot (short vowels open less): None = off, or (reference s, exponent, min, max): a vowel's target
+#: is scaled by clip((duration / reference) ** exponent, min, max) (bench/results/animate_variants.md)
+VOWEL_UNDERSHOOT: tuple[float, float, float, float] | None = None
+#: the vowel visemes (undershoot applies to them)
+VOWEL_VISEMES = frozenset({"ER", "UW", "UH", "II", "IH", "EH", "AE", "AA", "AH", "OO"})
 
 VISEME_NAMES: tuple[str, ...] = tuple(VISEMES)
 #: diphthongs glide from one viseme to another: (first, second, fraction of the phone spent on the first);
