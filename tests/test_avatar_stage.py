@@ -171,6 +171,36 @@ def test_seed_colors_mirror_and_mouth_defaults():
     assert teeth.any() and torch.allclose(col[teeth], torch.tensor(PART_DEFAULTS["teeth"]).expand(int(teeth.sum()), 3))
 
 
+def test_seed_colors_hidden_eye_parts_take_the_seen_eye_colour():
+    """The iris behind ICT's cornea and the sclera under the lids are never seen: they take the colour of the nearest
+    seen triangle of the same eye (not the default white sclera / dark iris that bled through as a pale blob)."""
+    from headgen.avatar import load_avatar_model
+    from headgen.geometry.camera import default_intrinsics
+    from headgen.geometry.conventions import HEAD_TO_OPENCV
+    from headgen.stages.avatar.colors import PART_DEFAULTS, seed_triangle_colors, triangle_parts
+
+    model = load_avatar_model("ict")
+    R = torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32)
+    with torch.no_grad():   # frontal
+        v = model(rotation=R[None], translation=torch.tensor([[0.0, 0.0, 0.6]])).vertices[0]
+    K = torch.as_tensor(default_intrinsics(160, 160), dtype=torch.float32)
+    img = np.zeros((160, 160, 3), np.uint8)
+    img[:] = (50, 150, 75)
+    parts = triangle_parts(model)
+    target = torch.tensor([50, 150, 75]) / 255.0
+    col, seen = seed_triangle_colors(model, v, img, K, min_facing=0.3)
+    col0, _ = seed_triangle_colors(model, v, img, K, min_facing=0.3, eye_fill=False)
+    for side in ("left", "right"):
+        eyeball = torch.as_tensor(parts == f"eyeball_{side}")
+        iris = torch.as_tensor(parts == f"iris_{side}")
+        assert (eyeball & seen).any() and (eyeball & ~seen).any() and iris.any()
+        hidden = (eyeball | iris) & ~seen
+        assert float((col[hidden] - target).abs().max()) < 0.02
+        assert torch.allclose(col0[iris & ~seen], torch.tensor(PART_DEFAULTS[f"iris_{side}"]).expand(int((iris & ~seen).sum()), 3))
+    other = ~torch.as_tensor(np.isin(parts, ["eyeball_left", "eyeball_right", "iris_left", "iris_right"]))
+    assert torch.equal(col[other], col0[other])          # nothing else changes
+
+
 def test_cli_one_shot_photo(small_clip, tmp_path, one_torch_thread):
     from headgen.cli import main
     from headgen.io.images import read_image

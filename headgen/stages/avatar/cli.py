@@ -19,7 +19,7 @@ def avatar_command(
     input: Path = typer.Argument(..., metavar="VIDEO|PHOTO", help="A video of one face, or a portrait photo."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder."),
     fit: Optional[Path] = typer.Option(None, "--fit", help="fit.npz of this media (default: run pose + fit first)."),
-    iterations: Optional[int] = typer.Option(None, "--iterations", help="Training steps (default 1500; one-shot 60)."),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="Training steps (default 1500; one-shot 120)."),
     holdout: Optional[str] = typer.Option(None, "--holdout", help="START:END frames held out for evaluation."),
     one_shot: bool = typer.Option(False, "--one-shot", help="Build from one frame (always for a photo)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),

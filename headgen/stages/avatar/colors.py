@@ -40,12 +40,46 @@ def mirror_triangles(model) -> np.ndarray:
     return cKDTree(c).query(m)[1]
 
 
+#: the parts of each eye: the eyeball surface (its front, the cornea, is what a photo sees) and the iris behind it
+EYE_GROUPS = (("eyeball_left", "iris_left"), ("eyeball_right", "iris_right"))
+
+
+def _fill_eyes(model, parts: np.ndarray, col: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Colour the hidden triangles of each eye (in place in ``col`` (F,3)) with the colour of the nearest
+    (neutral-mesh centroid distance) triangle of the same eye that the photo shows -> (F,) bool: filled.
+
+    ICT's eyeball is an opaque surface whose front (the cornea) the rasteriser sees, with the iris mesh behind
+    it; the sclera under the lids is hidden. Default colours there (white sclera, dark iris) bleed through the
+    semi-transparent lid and cornea Gaussians of the splat render (a pale or dark blob in the eye); the nearest
+    seen colour of the same eye is what a slightly turned eye or a Gaussian's tail should show."""
+    from scipy.spatial import cKDTree
+
+    filled = torch.zeros(len(parts), dtype=torch.bool)
+    with torch.no_grad():
+        v = model.neutral().vertices[0].cpu().numpy()
+    cen = v[model.faces.cpu().numpy()].mean(1)
+    seen_np = seen.cpu().numpy()
+    for group in EYE_GROUPS:
+        in_eye = np.isin(parts, group)
+        src = np.nonzero(in_eye & seen_np)[0]
+        dst = np.nonzero(in_eye & ~seen_np)[0]
+        if len(src) == 0 or len(dst) == 0:
+            continue
+        near = src[cKDTree(cen[src]).query(cen[dst])[1]]
+        col[torch.as_tensor(dst)] = col[torch.as_tensor(near)]
+        filled[torch.as_tensor(dst)] = True
+    return filled
+
+
 def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: torch.Tensor,
-                         diffuse_iters: int = 30, min_facing: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                         diffuse_iters: int = 30, min_facing: float | None = None,
+                         eye_fill: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-triangle colours from one view: verts_cam (V,3) camera frame, image (H,W,3) uint8, K (3,3)
     -> (colors (F,3) float [0,1], seen (F,) bool: triangles the photo shows). min_facing: triangles seen
     more obliquely than this cosine (normal vs direction to the camera) count as unseen (their pixels mix
-    the silhouette with what lies behind it)."""
+    the silhouette with what lies behind it). eye_fill: hidden triangles of an eye (the sclera under the
+    lids, the iris behind the cornea) take the colour of the nearest triangle of that eye the photo shows
+    (see :func:`_fill_eyes`), not the default sclera / iris colours."""
     from headgen.render.raster import rasterize
 
     H, W = image.shape[:2]
@@ -69,8 +103,10 @@ def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: t
         seen &= (fn * to_cam).sum(-1) > min_facing
     known = seen.clone()
     parts = triangle_parts(model)
+    if eye_fill:
+        known |= _fill_eyes(model, parts, col, seen)
     for p, rgb in PART_DEFAULTS.items():
-        m = torch.as_tensor(parts == p) & ~seen
+        m = torch.as_tensor(parts == p) & ~known
         col[m] = torch.tensor(rgb)
         known |= m
     mir = torch.as_tensor(mirror_triangles(model))

@@ -19,13 +19,13 @@ class AvatarStage(Stage):
     """Gaussians bound to the fitted head mesh's triangles, trained photometrically (or one-shot)."""
 
     name = "avatar"
-    version = "1"
+    version = "2"
     inputs = {"media": "path", "fit": "path"}
     outputs = {"ply": "avatar.ply", "rig": "avatar_rig.npz", "metrics": "avatar_metrics.json", "eval": "eval"}
     resources = {"num_cpus": 2, "num_gpus": 0}
 
     class Params(pydantic.BaseModel):
-        """iterations: training steps (default 1500 for a video, 60 one-shot); holdout: "START:END" frames
+        """iterations: training steps (default 1500 for a video, 120 one-shot); holdout: "START:END" frames
         held out and evaluated against the baselines (END exclusive); one_shot: build from the first usable
         frame only (always for a photo); device: auto | cpu | cuda; backend: splatting backend (auto, cpu,
         cuda, gsplat, torch); gaussians: number of seed Gaussians; refine: jointly refine the per-frame
