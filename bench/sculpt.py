@@ -10,8 +10,8 @@
   asked change (std units / weight), largest other change (% of range), RMS outside the region (mm),
   understood attributes. Seeds: same seed twice -> identical; 4 seeds -> spread and all in the asked direction.
 * appearance (avatars): every appearance attribute of ``headgen.avatar.appearance`` ("slightly / much lighter
-  skin", "blond hair", held-out paraphrases) applied to a synthetic avatar of known colours and the photo
-  avatars cached by bench/talking_head.py: measured change, cross-talk, identity change.
+  skin", "blond hair", held-out paraphrases) applied to a synthetic avatar of known colours and the GRID
+  avatars cached by ``bench/avatar.py --no-refine``: measured change, cross-talk, identity change.
 * timing: an edit (prompt encoding + reader + 40 DDIM steps with CFG + projection) on CPU, 1 thread.
 * ``--sds``: score distillation iterations/s with a tiny random Stable Diffusion (built from configs) on CPU,
   and with the full SD-1.5 UNet/VAE architecture (random weights) on a GPU when one is present.
@@ -153,9 +153,10 @@ def timing(sc) -> str:
     return f"edit (encode + read + 40 DDIM steps x2 CFG + apply): median {np.median(ts) * 1000:.0f} ms, max {np.max(ts) * 1000:.0f} ms over {len(ts)} prompts"
 
 
-def _bench_avatars(max_photo: int = 4) -> list[tuple[str, object]]:
+def _bench_avatars(max_clips: int = 4) -> list[tuple[str, object]]:
     """A synthetic avatar of known colours (skin (0.85, 0.65, 0.55), dark-brown hair) and, when present, the
-    photo avatars of the talking-head bench (bench/cache, not shipped)."""
+    GRID avatars trained by ``bench/avatar.py --no-refine`` (bench/cache/avatar/<clip>/video_600_norefine,
+    not shipped)."""
     from headgen.avatar import build_avatar, load_avatar, load_avatar_model, rgb_to_sh0
     from headgen.avatar.appearance import appearance_regions
     m = load_avatar_model("ict", mediapipe=True)
@@ -166,9 +167,9 @@ def _bench_avatars(max_photo: int = 4) -> list[tuple[str, object]]:
     col[reg["hair"]] = torch.tensor([0.2, 0.13, 0.08])
     av.sh[:, 0] = rgb_to_sh0(col)
     out = [("synthetic", av)]
-    for d in sorted((ROOT / "bench/cache/talking_head/work").glob("*/avatar"))[:max_photo]:
-        if (d / "avatar_rig.npz").is_file() and d.parent.name != "demo_cold":
-            out.append((d.parent.name, load_avatar(d)))
+    for d in sorted((ROOT / "bench/cache/avatar").glob("*/video_600_norefine"))[:max_clips]:
+        if (d / "avatar_rig.npz").is_file():
+            out.append((f"GRID {d.parent.name}", load_avatar(d)))
     return out
 
 
@@ -250,6 +251,39 @@ def appearance_table(sc) -> tuple[list[str], dict]:
     return lines, summ | {"avatars": [n for n, _ in avatars]}
 
 
+SHEET_PROMPTS = ("blond hair", "much darker skin", "grey hair and much lighter skin", "red hair, a much wider nose")
+
+
+def appearance_sheet(sc, out_png: Path) -> str:
+    """Before/after renders (front and 3/4 view, neutral expression) of the first GRID avatar (or the
+    synthetic one) for SHEET_PROMPTS -> a PNG contact sheet; returns a one-line description."""
+    from PIL import Image
+
+    from headgen.avatar.appearance import appearance_regions, edit_appearance
+    from headgen.stages.sculpt.run import _avatar_vertices
+    from headgen.stages.sculpt.sds import render_avatar_views
+    name, av = _bench_avatars()[-1 if len(_bench_avatars()) > 1 else 0]
+    reg = appearance_regions(av)
+    v0 = av.neutral_vertices.float()
+    centre = (v0.max(0).values + v0.min(0).values) / 2
+    cols = []
+    shape0 = av.shape.double().numpy()
+    for prompt in ("",) + SHEET_PROMPTS:
+        a, verts = av, v0
+        if prompt:
+            r = sc.sculpt(prompt, shape0[: sc.space.S], np.zeros(sc.space.E))
+            a = edit_appearance(av, r.appearance, reg) if r.appearance else av
+            verts = _avatar_vertices(av, r.shapes[0])
+        with torch.no_grad():
+            img = render_avatar_views(a, verts, torch.tensor([0.0, 35.0]), 256, centre)
+        cols.append(np.concatenate([im.clamp(0, 1).numpy() for im in img], 0))
+    sheet = (np.concatenate(cols, 1) * 255).astype(np.uint8)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sheet).save(out_png)
+    return (f"{out_png.name}: {name}, columns: input, " + ", ".join(f'"{p}"' for p in SHEET_PROMPTS)
+            + "; rows: front, 35 degrees")
+
+
 def sds_speed() -> list[str]:
     sys.path.insert(0, str(ROOT / "tests"))
     from sculpt_sd_tiny import build_tiny_sd
@@ -324,8 +358,8 @@ def main() -> None:
         with torch_threads(1):
             al, asum = appearance_table(sc)
         md += ["## Appearance attributes on avatars", "",
-               f"Avatars: {', '.join(asum['avatars'])} (synthetic: skin sRGB (0.85, 0.65, 0.55), dark-brown hair; the "
-               "others: one-shot photo avatars of bench/talking_head.py when its cache is present). The prompt is "
+               f"Avatars: {', '.join(asum['avatars'])} (synthetic: skin sRGB (0.85, 0.65, 0.55), dark-brown hair; "
+               "GRID: the default avatars of bench/avatar.py --no-refine when its cache is present). The prompt is "
                "read by the sculpt model, its appearance part applied by headgen.avatar.appearance.edit_appearance "
                "and measured on the Gaussians' colours. Asked change: signed L* (lightness attributes) or the drop of "
                "the hair's delta E to the named colour; direction ok = moved the asked way (colours: and the nearest "
@@ -336,6 +370,8 @@ def main() -> None:
                f"{asum['much_gt']}/{asum['pairs']} lightness attribute-directions; other appearance < 10 % in "
                f"{asum['other']}/{asum['n']}; identity change < 1 mm in {asum['geom']}/{asum['n']}; paraphrases in the "
                f"asked direction on every avatar: {asum['para_ok']}/{asum['para_n']}.", ""]
+        with torch_threads(1):
+            md += [appearance_sheet(sc, Path(a.out).with_name("sculpt_appearance.png")), ""]
         md += ["## Seeds", ""] + seeds_check(sc) + [""]
         md += ["## Speed", "", timing(sc), ""]
     if a.sds:

@@ -9,14 +9,19 @@ Schema (version 1)::
       "input": {"kind": "fit" | "avatar" | "model", "path": str | null, "model": "ict", "frame": int},
       "params": {...},                      # the stage's Params as given (seed, strength, samples, ...)
       "understood": [                       # attributes the prompt asks for, strongest first
-        {"attribute": str, "kind": "shape" | "expression", "intensity": float,
+        {"attribute": str, "kind": "shape" | "expression" | "appearance", "intensity": float,
          "direction": "more" | "less" | "absent"}],
                                             # shape: signed intensity, +-0.5 slightly, +-1, +-1.5 very/much;
-                                            # expression: asked weight 0..1, -1 = negated ("not smiling")
+                                            # expression: asked weight 0..1, -1 = negated ("not smiling");
+                                            # appearance (headgen.avatar.appearance): lightness signed as
+                                            # shape, hair colours as a weight
       "nearest": [{"attribute": str, "similarity": float}],   # best-matching attribute phrases (cosine)
-      "attributes": {name: {"unit": "mm" | "ratio" | "weight", "before": float, "after": float,
-                            "change": float, "range": float}},  # every attribute, main result (sample 0);
-                                            # range: 4 prior std (shape) or 1 (weights)
+      "attributes": {name: {"unit": "mm" | "ratio" | "weight" | "L*" | "ITA deg" | "delta E", "before": float,
+                            "after": float, "change": float, "range": float}},  # every attribute, main result
+                                            # (sample 0); range: 4 prior std (shape) or 1 (weights); an avatar
+                                            # input adds its appearance attributes (lightness in CIELAB L*,
+                                            # "skin tone" as ITA degrees, each named hair colour as the delta E
+                                            # of the hair's mean colour to it: smaller = more of that colour)
       "samples": [{"index": int, "head": "samples/sample_00.obj", "changes": {name: float}}],
       "seconds": float,                     # sculpting time (understanding + sampling), no I/O
       "notes": [str]                        # what was not done (e.g. appearance attributes without an avatar)

@@ -312,10 +312,13 @@ def attribute_regions(model, landmarks468: torch.Tensor | None = None) -> dict[s
     return regions
 
 
-def expression_region(model, columns, threshold_mm: float = 0.5) -> np.ndarray:
-    """Bool mask (V,) of vertices that the expression columns move by more than ``threshold_mm`` at weight 1."""
-    S = model.n_shape
-    basis = model.basis.view(model.basis.shape[0], -1, 3)[S:][list(columns)]  # (k, V, 3) metres
+def expression_region(model, columns, threshold_mm: float = 0.5, expression_basis=None) -> np.ndarray:
+    """Bool mask (V,) of vertices that the expression columns move by more than ``threshold_mm`` at weight 1.
+    expression_basis: the model's (E, V, 3) expression blendshapes in metres when the caller has them (building
+    them from the model costs a copy of the whole basis per call)."""
+    if expression_basis is None:
+        expression_basis = model.basis.view(model.basis.shape[0], -1, 3)[model.n_shape:]
+    basis = expression_basis[list(columns)]  # (k, V, 3) metres
     return (basis.norm(dim=-1).max(0).values * 1000.0 > threshold_mm).cpu().numpy()
 
 

@@ -19,8 +19,8 @@ import torch
 from headgen.errors import InputError
 
 FORMAT = "headgen-sculpt-weights"
-RECIPE_VERSION = "4"
-DEFAULT_RECIPE = {"n_captions": 4000, "heads_per_caption": 6, "steps": 3000, "batch": 256, "hidden": 256,
+RECIPE_VERSION = "5"
+DEFAULT_RECIPE = {"n_captions": 5000, "heads_per_caption": 6, "steps": 5000, "batch": 256, "hidden": 256,
                   "depth": 3, "lr": 2e-3, "seed": 0, "appearance": True}
 TINY_RECIPE = {"n_captions": 240, "heads_per_caption": 4, "steps": 250, "batch": 128, "hidden": 64,
                "depth": 2, "lr": 3e-3, "seed": 0, "appearance": True}

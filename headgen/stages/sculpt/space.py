@@ -102,8 +102,9 @@ class SculptSpace:
         """name -> bool (V,) vertices an edit of the attribute may move (shape and expression attributes)."""
         if self._regions is None:
             r = attribute_regions(self.model)
+            eb = self.model.basis.view(self.model.basis.shape[0], -1, 3)[self.S:]
             for ea in self.expr_attrs:
-                r[ea.name] = expression_region(self.model, ea.columns)
+                r[ea.name] = expression_region(self.model, ea.columns, expression_basis=eb)
             self._regions = r
         return self._regions
 
@@ -171,7 +172,7 @@ class SculptSpace:
         a = f(x.to(dev, dt)).detach()
         if not jacobian:
             return a
-        J = torch.autograd.functional.jacobian(f, x.to(dev, dt)).double().cpu()
+        J = torch.autograd.functional.jacobian(f, x.to(dev, dt), vectorize=True).double().cpu()
         return a, J
 
     def edit_identity(self, x0: torch.Tensor, delta: torch.Tensor, active: torch.Tensor,
