@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / "cache" / "avatar"
 HOLDOUT = "35:55"
 #: bumped when the avatar method changes: finished clips are cached under this version (1: no suffix)
-BENCH_VERSION = 2
+BENCH_VERSION = 3
 
 
 def render_fps(out: Path, fit: Path, device: str, n: int = 20) -> tuple[float, float]:

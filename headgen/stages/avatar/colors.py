@@ -40,6 +40,11 @@ def mirror_triangles(model) -> np.ndarray:
     return cKDTree(c).query(m)[1]
 
 
+#: the mouth's cavity (socket, gums and tongue): a photo's lip gap shows teeth or shadow, but the fitted mesh often
+#: puts its tongue and socket there (a smile fitted as an opened jaw); seeded from the photo, the tongue would carry
+#: the teeth down when the jaw opens. One-shot avatars keep their default colours (and do not train them).
+MOUTH_CAVITY_PARTS = ("mouth_socket", "gums_and_tongue")
+
 #: the parts of each eye: the eyeball surface (its front, the cornea, is what a photo sees) and the iris behind it
 EYE_GROUPS = (("eyeball_left", "iris_left"), ("eyeball_right", "iris_right"))
 
@@ -73,13 +78,14 @@ def _fill_eyes(model, parts: np.ndarray, col: torch.Tensor, seen: torch.Tensor) 
 
 def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: torch.Tensor,
                          diffuse_iters: int = 30, min_facing: float | None = None,
-                         eye_fill: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                         eye_fill: bool = True, keep_defaults: tuple = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-triangle colours from one view: verts_cam (V,3) camera frame, image (H,W,3) uint8, K (3,3)
     -> (colors (F,3) float [0,1], seen (F,) bool: triangles the photo shows). min_facing: triangles seen
     more obliquely than this cosine (normal vs direction to the camera) count as unseen (their pixels mix
     the silhouette with what lies behind it). eye_fill: hidden triangles of an eye (the sclera under the
     lids, the iris behind the cornea) take the colour of the nearest triangle of that eye the photo shows
-    (see :func:`_fill_eyes`), not the default sclera / iris colours."""
+    (see :func:`_fill_eyes`), not the default sclera / iris colours. keep_defaults: parts that take their
+    :data:`PART_DEFAULTS` colour even where the photo sees them (one-shot: :data:`MOUTH_CAVITY_PARTS`)."""
     from headgen.render.raster import rasterize
 
     H, W = image.shape[:2]
@@ -106,7 +112,7 @@ def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: t
     if eye_fill:
         known |= _fill_eyes(model, parts, col, seen)
     for p, rgb in PART_DEFAULTS.items():
-        m = torch.as_tensor(parts == p) & ~known
+        m = torch.as_tensor(parts == p) & (~known | torch.as_tensor(p in keep_defaults))
         col[m] = torch.tensor(rgb)
         known |= m
     mir = torch.as_tensor(mirror_triangles(model))

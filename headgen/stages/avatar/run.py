@@ -56,6 +56,9 @@ ONE_SHOT_MIN_FACING = 0.3
 #: one-shot seeds overlap (their geometry is not optimised, so holes between them would stay)
 ONE_SHOT_COVERAGE = 1.1
 VIDEO_ITERATIONS = 1500
+#: one-shot: mouth parts that keep their default colours and are not trained on the photo (its lip gap shows teeth
+#: or shadow where the fitted mesh has its tongue; see ``colors.MOUTH_CAVITY_PARTS``)
+ONE_SHOT_CAVITY = ("mouth_socket", "gums_and_tongue")
 
 
 def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
@@ -66,7 +69,8 @@ def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
     if one_shot:   # one view: colours, and small moves / resizes of the seeds that sharpen the photo's detail;
         # opacities and orientations stay (the seeded overlap keeps the surface closed when the mouth opens or the
         # head turns)
-        kw.update(lr_sh=0.02, lr_opacity=0.0, lr_offsets=1e-3, lr_scales=5e-3, lr_rotations=0.0, mouth_weight=1.0)
+        kw.update(lr_sh=0.02, lr_opacity=0.0, lr_offsets=1e-3, lr_scales=5e-3, lr_rotations=0.0, mouth_weight=1.0,
+                  frozen_parts=ONE_SHOT_CAVITY)
     kw.update(opts.extra)
     return TrainOptions(**kw)
 
@@ -127,7 +131,8 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     ckpt_dir = out_dir / ".avatar_checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     avatar = seed_avatar(clip, model, topts, min_facing=ONE_SHOT_MIN_FACING if one_shot else None,
-                         coverage=ONE_SHOT_COVERAGE if one_shot else 0.6)
+                         coverage=ONE_SHOT_COVERAGE if one_shot else 0.6,
+                         keep_defaults=ONE_SHOT_CAVITY if one_shot else ())
     avatar, deltas, stats = train_avatar(clip, model, avatar, background, crop, topts, ckpt_path=ckpt_dir / "ckpt.pt",
                                          key=key, mouth_boxes=mouth_boxes, log=log, progress=progress)
     avatar.meta = dict(mode="one_shot" if one_shot else "video", media=str(media), fit=str(fit_path),

@@ -31,7 +31,8 @@ class TrainOptions:
     """iterations: optimiser steps (one frame each); n_gaussians: seeds (>= one per triangle);
     max_gaussians: densification cap; lambda_dssim: D-SSIM weight; refine: jointly refine per-frame
     expression / rotation / translation; densify: adaptive density control; backend: splat backend;
-    mouth_weight: loss weight inside the training frames' lip boxes (1 = none)."""
+    mouth_weight: loss weight inside the training frames' lip boxes (1 = none); frozen_parts: model parts
+    (``colors.triangle_parts`` names) whose Gaussians keep their seeded parameters."""
     iterations: int = 1500
     n_gaussians: int = 25000
     max_gaussians: int = 90000
@@ -56,6 +57,7 @@ class TrainOptions:
     lr_expression: float = 1e-3
     lr_rotation_delta: float = 1e-4
     lr_translation_delta: float = 1e-5
+    frozen_parts: tuple = ()
 
 
 def options_key(opts: TrainOptions, extra: dict) -> str:
@@ -243,6 +245,7 @@ def train_avatar(clip: Clip, model, avatar: Avatar, background: torch.Tensor, cr
         start, elapsed = int(st["iteration"]), float(st["elapsed"])
         log(f"resuming from the checkpoint at iteration {start}")
     resumed_from = start
+    frozen = _frozen_mask(model, P.current().binding, opts.frozen_parts)
     t0 = time.perf_counter() - elapsed
     order = st["order"] if st is not None else torch.randperm(len(ids), generator=gen)
     last_loss, l1_ema = float("nan"), None
@@ -268,6 +271,8 @@ def train_avatar(clip: Clip, model, avatar: Avatar, background: torch.Tensor, cr
                 + 10.0 * P.d["translation"][f].pow(2).sum()
         P.opt.zero_grad(set_to_none=True)
         loss.backward()
+        if frozen is not None:
+            _freeze_rows(P, frozen)
         if opts.densify and it < dens_until:
             g2 = out["means2d"][0].grad
             if g2 is not None:
@@ -285,6 +290,7 @@ def train_avatar(clip: Clip, model, avatar: Avatar, background: torch.Tensor, cr
             dens_log.append(d)
             grad_acc = torch.zeros(P.current().n, device=dev)
             grad_cnt = torch.zeros(P.current().n, device=dev)
+            frozen = _frozen_mask(model, P.current().binding, opts.frozen_parts)
             log(f"iteration {done}: +{d['cloned']} cloned, {d['split']} split, -{d['pruned']} pruned -> {d['n']} Gaussians")
         if done % 100 == 0:
             log(f"iteration {done}/{opts.iterations}: loss {last_loss:.4f}, L1 {l1_ema:.4f}, {P.current().n} Gaussians, "
@@ -302,10 +308,28 @@ def train_avatar(clip: Clip, model, avatar: Avatar, background: torch.Tensor, cr
                                densify=dens_log, final_loss=last_loss, train_l1=l1_ema)
 
 
+def _frozen_mask(model, binding: torch.Tensor, parts: tuple) -> torch.Tensor | None:
+    """(N,) bool: Gaussians bound to triangles of ``parts`` (None when there are none)."""
+    if not parts:
+        return None
+    from headgen.stages.avatar.colors import triangle_parts
+
+    tri = torch.as_tensor(np.isin(triangle_parts(model), list(parts)), device=binding.device)
+    m = tri[binding]
+    return m if bool(m.any()) else None
+
+
+def _freeze_rows(P: _Params, rows: torch.Tensor) -> None:
+    """Zero the gradients of the Gaussians ``rows`` (bool (N,)): Adam then leaves them unchanged."""
+    for p in P.g.values():
+        if p.grad is not None:
+            p.grad[rows] = 0
+
+
 def seed_avatar(clip: Clip, model, opts: TrainOptions, frame: int | None = None,
-                min_facing: float | None = None, coverage: float = 0.6) -> Avatar:
+                min_facing: float | None = None, coverage: float = 0.6, keep_defaults: tuple = ()) -> Avatar:
     """An avatar on the fitted identity, seeded with the colours of one training frame (default the first);
-    min_facing: see ``seed_triangle_colors``."""
+    min_facing, keep_defaults: see ``seed_triangle_colors``."""
     from headgen.stages.avatar.colors import seed_triangle_colors
 
     f = int(clip.train_ids[0] if frame is None else frame)
@@ -315,7 +339,8 @@ def seed_avatar(clip: Clip, model, opts: TrainOptions, frame: int | None = None,
         neutral = model(shape=shape).vertices[0]
         kw = model_inputs(p, torch.tensor([f], device=model.device))
         verts = model(**kw).vertices[0]
-    col, _ = seed_triangle_colors(model, verts, clip.frames[f], clip.K, min_facing=min_facing)
+    col, _ = seed_triangle_colors(model, verts, clip.frames[f], clip.K, min_facing=min_facing,
+                                  keep_defaults=keep_defaults)
     return build_avatar(model, vertices=neutral, shape=p["shape"], n_gaussians=opts.n_gaussians,
                         face_weights=part_density(model), colors=col.to(model.device), coverage=coverage,
                         seed=opts.seed)
