@@ -102,7 +102,8 @@ def main():
     c_align = CPU[id(al)]
     t_feat, pr = best_of(lambda: frame_prosody(x, 16000, fps, T))
     c_feat = CPU[id(pr)]
-    t_curves, cur = best_of(lambda: generate_curves(al.phones, pr["energy_db"], pr["f0_hz"], fps, T, seed=0), n=5)
+    t_curves, cur = best_of(lambda: generate_curves(al.phones, pr["energy_db"], pr["f0_hz"], fps, T, seed=0,
+                                                          f1_hz=pr["f1_hz"]), n=5)
     c_curves = CPU[id(cur)]
     t_trans, tr = best_of(lambda: transcribe(x, 16000), n=2)
     c_trans = CPU[id(tr)]

@@ -1,7 +1,8 @@
 """Regenerate the animate default's jaw calibration (headgen/stages/animate/calibration.py GRID_JAW).
 
 Recipe: the fit stage's fits of the 8 GRID clips in the shared assets (cached in bench/cache/animate_fits/, as
-bench/animate_quality.py makes them), phones by forced alignment of the GRID transcript, per-frame loudness;
+bench/animate_quality.py makes them), phones by forced alignment of the GRID transcript, per-frame loudness and
+first formant (the jaw factor);
 ``calibration.calibrate_jaw`` over all clips pooled. Prints the table; ``--write`` rewrites the GRID_JAW block.
 
 Usage: python bench/animate_calibrate.py [--write]
@@ -25,14 +26,15 @@ def grid_observations(clips):
     from headgen.artifacts.fit import read_fit
     from headgen.audio.labels import grid_transcript
     from headgen.io.audio import read_audio
-    from headgen.stages.animate.speech import frame_energy_db
+    from headgen.stages.animate.speech import frame_prosody
     from headgen.stages.animate.style import observation
     obs = []
     for clip in clips:
         fit = read_fit(ensure_fit(clip))
         x, sr = read_audio(clip, 16000)
         ph = phones_cached(clip, x, sr, grid_transcript(clip.name))[0]
-        obs.append(observation(fit, ph, frame_energy_db(x, sr, fit.fps, fit.n_frames), fit.fps))
+        pr = frame_prosody(x, sr, fit.fps, fit.n_frames)
+        obs.append(observation(fit, ph, pr["energy_db"], fit.fps, f1_hz=pr["f1_hz"]))
     return obs
 
 

@@ -16,7 +16,8 @@ LEAD, TAIL, FPS = 0.5, 1.4, 25.0
 
 @pytest.fixture(scope="module")
 def padded():
-    """(phone Segments of the padded ARCTIC utterance, n_frames, energy dB (T,), f0 (T,), pause-frame mask (T,))."""
+    """(phone Segments of the padded ARCTIC utterance, n_frames, energy dB (T,), f0 (T,), pause-frame mask (T,),
+    first formant (T,))."""
     from headgen.assets import AssetMissingError, resolve
     from headgen.audio.labels import read_arctic_lab
     from headgen.audio.phones import Segment
@@ -40,7 +41,7 @@ def padded():
     first, last = speech[0].start, speech[-1].end
     pause = ((t0 >= 0.08) & (t1 <= first - 0.08)) | ((t0 >= last + 0.08) & (t1 <= LEAD + dur + TAIL - 0.08))
     assert pause.sum() > 30
-    return segs, T, pr["energy_db"], pr["f0_hz"], pause
+    return segs, T, pr["energy_db"], pr["f0_hz"], pause, pr["f1_hz"]
 
 
 def test_padded_silence_keeps_the_mouth_at_rest(padded):
@@ -52,8 +53,8 @@ def test_padded_silence_keeps_the_mouth_at_rest(padded):
     from headgen.stages.animate.calibration import GRID_JAW, default_targets
     from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
     from headgen.stages.animate.curves import frame_times, generate_curves
-    segs, T, energy, f0, pause = padded
-    c = generate_curves(segs, energy, f0, FPS, T, seed=0)
+    segs, T, energy, f0, pause, f1 = padded
+    c = generate_curves(segs, energy, f0, FPS, T, seed=0, f1_hz=f1)
     assert np.abs(c.arkit[pause][:, MOUTH]).max() <= 0.02
     assert c.arkit[~pause, J].max() > 0.15                       # it does talk
     # the check can fail: the former default (pre window 0.5 s, tau 60 ms, pre jaw 0.1255) opens in the pause

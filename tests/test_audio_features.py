@@ -57,3 +57,45 @@ def test_whisper_features():
     d_sil = np.linalg.norm(h[1] - h[2])
     d_speech = np.linalg.norm(h[1] - h[20])
     assert d_speech > 2 * d_sil
+
+
+def _vowel(f1: float, f2: float, sr: int = 16000, dur: float = 0.6, f0: float = 120.0) -> np.ndarray:
+    """A synthetic vowel: a glottal pulse train through two resonators (formants f1, f2; 80 / 120 Hz wide)."""
+    from scipy.signal import lfilter
+    x = np.zeros(int(dur * sr))
+    x[::int(sr / f0)] = 1.0
+    for f, bw in ((f1, 80.0), (f2, 120.0)):
+        r = np.exp(-np.pi * bw / sr)
+        x = lfilter([1.0], [1.0, -2 * r * np.cos(2 * np.pi * f / sr), r * r], x)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_formant_f1_on_synthetic_vowels():
+    """F1 of an open vowel (~700 Hz) and a close one (~300 Hz) within 15 %; silence has none (NaN)."""
+    from headgen.audio.features import formant_f1
+    sr = 16000
+    x = np.concatenate([_vowel(700, 1200), np.zeros(int(0.4 * sr), np.float32), _vowel(300, 2300)])
+    f1 = formant_f1(x, sr, fps=25)
+    assert f1.shape == (40,) and f1.dtype == np.float32
+    assert abs(np.nanmedian(f1[2:13]) - 700) < 105
+    assert abs(np.nanmedian(f1[27:38]) - 300) < 45
+    assert np.isnan(f1[17:23]).all()
+
+
+def test_jaw_formant_factor_opens_high_f1_vowels():
+    """The jaw factor is > 1 where F1 is above the utterance's median, < 1 below, 1 where unknown; it scales
+    the jaw of the blended curves and leaves silence at rest."""
+    from headgen.audio.phones import Segment
+    from headgen.models.arkit import ARKIT_NAMES
+    from headgen.stages.animate.curves import generate_curves
+    from headgen.stages.animate.prosody import jaw_formant_factor
+    assert jaw_formant_factor(None) is None and jaw_formant_factor(np.full(10, np.nan)) is None
+    f1 = np.array([np.nan] * 5 + [700.0] * 10 + [300.0] * 10 + [np.nan] * 5)
+    k = jaw_formant_factor(f1)
+    assert k[8] > 1.3 and k[20] < 0.8 and k[0] == pytest.approx(1.0)
+    ph = [Segment(0.0, 0.2, "SIL"), Segment(0.2, 1.0, "AA"), Segment(1.0, 1.2, "SIL")]
+    J = ARKIT_NAMES.index("jawOpen")
+    plain = generate_curves(ph, np.full(30, -20.0), np.full(30, np.nan), 25, 30).arkit[:, J]
+    scaled = generate_curves(ph, np.full(30, -20.0), np.full(30, np.nan), 25, 30, f1_hz=f1).arkit[:, J]
+    assert scaled[10] > 1.2 * plain[10] and scaled[20] < 0.85 * plain[20]
+    assert np.array_equal(scaled[:2], plain[:2]) and scaled[:2].max() < 0.01 and scaled[-1] < 0.01  # pauses: as before

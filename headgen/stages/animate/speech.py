@@ -20,7 +20,8 @@ SR = 16000
 @dataclass
 class SpeechFrames:
     """Per-frame features of a speech file: energy_db (T,), f0_hz (T,) NaN unvoiced, voiced (T,) bool, fps,
-    duration (s), n_frames, phones (Segments; SIL segments for pauses: the 'sil' viseme), method (how the phones were timed), text."""
+    duration (s), n_frames, phones (Segments; SIL segments for pauses: the 'sil' viseme), method (how the phones were timed), text,
+    f1_hz (T,) first formant in Hz, NaN where none (``headgen.audio.features.formant_f1``; None: not computed)."""
     energy_db: np.ndarray
     f0_hz: np.ndarray
     voiced: np.ndarray
@@ -29,6 +30,7 @@ class SpeechFrames:
     phones: list = field(default_factory=list)
     method: str = ""
     text: Optional[str] = None
+    f1_hz: Optional[np.ndarray] = None
 
     @property
     def n_frames(self) -> int:
@@ -54,21 +56,21 @@ def frame_energy_db(samples: np.ndarray, sr: int, fps: float, n_frames: int) -> 
 
 
 def frame_prosody(samples: np.ndarray, sr: int, fps: float, n_frames: int) -> dict:
-    """dict(energy_db, f0_hz, voiced) per frame, (n_frames,) each. f0 through
-    ``headgen.audio.features.prosody`` when that module is present; otherwise energy only (f0 NaN)."""
+    """dict(energy_db, f0_hz, voiced, f1_hz) per frame, (n_frames,) each. f0 and F1 (first formant) through
+    ``headgen.audio.features`` when that module is present; otherwise energy only (f0, F1 NaN)."""
     energy = frame_energy_db(samples, sr, fps, n_frames)
     try:
-        from headgen.audio.features import prosody
+        from headgen.audio.features import formant_f1, prosody
     except ImportError:
         return {"energy_db": energy, "f0_hz": np.full(n_frames, np.nan, np.float32),
-                "voiced": np.zeros(n_frames, bool)}
+                "voiced": np.zeros(n_frames, bool), "f1_hz": np.full(n_frames, np.nan, np.float32)}
     p = prosody(samples, sr, fps)
     f0 = np.full(n_frames, np.nan, np.float32)
     v = np.zeros(n_frames, bool)
     k = min(n_frames, len(p["f0_hz"]))
     f0[:k] = np.asarray(p["f0_hz"])[:k]
     v[:k] = np.asarray(p["voiced"])[:k]
-    return {"energy_db": energy, "f0_hz": f0, "voiced": v}
+    return {"energy_db": energy, "f0_hz": f0, "voiced": v, "f1_hz": formant_f1(samples, sr, fps, n_frames)}
 
 
 def time_phones(samples: np.ndarray, sr: int, text: Optional[str], method: str = "auto"):
@@ -116,12 +118,13 @@ def read_speech(path: str | Path, fps: float, text: Optional[str] = None, phones
     energy = np.zeros(T, np.float32)
     f0 = np.full(T, np.nan, np.float32)
     voiced = np.zeros(T, bool)
+    f1 = np.full(T, np.nan, np.float32)
     step = max(1, int(round(chunk_s * fps)))
     for fa in range(0, T, step):
         fb = min(T, fa + step)
         a, b = int(round(fa / fps * sr)), min(x.size, int(round(fb / fps * sr)))
         pr = frame_prosody(x[a:b], sr, fps, fb - fa)
-        energy[fa:fb], f0[fa:fb], voiced[fa:fb] = pr["energy_db"], pr["f0_hz"], pr["voiced"]
+        energy[fa:fb], f0[fa:fb], voiced[fa:fb], f1[fa:fb] = pr["energy_db"], pr["f0_hz"], pr["voiced"], pr["f1_hz"]
     if phones is None:
         timer = time_phones_fn or (lambda xx, rate, txt: time_phones(xx, rate, txt, method))
         segs, used = timer(x, sr, text)
@@ -130,4 +133,4 @@ def read_speech(path: str | Path, fps: float, text: Optional[str] = None, phones
     out = [Segment(float(s.start), float(s.end), s.label) for s in segs]
     n_speech = sum(s.label != SIL for s in out)
     log(f"{path.name}: {dur:.2f} s, {T} frames, {n_speech} speech phones ({used})")
-    return SpeechFrames(energy, f0, voiced, float(fps), dur, out, used, text)
+    return SpeechFrames(energy, f0, voiced, float(fps), dur, out, used, text, f1)

@@ -84,23 +84,30 @@ def rest_expression(arkit: np.ndarray, speech_weight: np.ndarray) -> np.ndarray:
 
 @dataclass
 class StyleObservation:
-    """One talking clip: phones (Segments), gain (T,) loudness gain, times (T,), arkit (T,52) fitted, valid (T,)."""
+    """One talking clip: phones (Segments), gain (T,) loudness gain, times (T,), arkit (T,52) fitted, valid (T,),
+    jaw_gain (T,) extra factor on the jawOpen column's gain (first formant; None: 1)."""
     phones: list
     gain: np.ndarray
     times: np.ndarray
     arkit: np.ndarray
     valid: np.ndarray
+    jaw_gain: np.ndarray | None = None
 
 
-def observation(fit, phones, energy_db, fps: float) -> StyleObservation:
+def observation(fit, phones, energy_db, fps: float, f1_hz=None) -> StyleObservation:
     """Build a StyleObservation from a FitArtifact and its audio's phones + per-frame energy (at ``fps`` =
-    the fit's frame rate; energy truncated/padded to the fit's frames)."""
-    from headgen.stages.animate.prosody import loudness_gain
+    the fit's frame rate; energy truncated/padded to the fit's frames) + first formant ``f1_hz`` (T,) (NaN
+    where none; None: no jaw factor), as the curves use them (:func:`..prosody.jaw_formant_factor`)."""
+    from headgen.stages.animate.prosody import jaw_formant_factor, loudness_gain
     T = fit.n_frames
     e = np.asarray(energy_db, np.float64)
     e = np.concatenate([e, np.full(max(0, T - e.size), e[-1] if e.size else -120.0)])[:T]
+    jg = None
+    if f1_hz is not None:
+        f1 = np.asarray(f1_hz, np.float64)
+        jg = jaw_formant_factor(np.concatenate([f1, np.full(max(0, T - f1.size), np.nan)])[:T])
     return StyleObservation(list(phones), loudness_gain(e, fps), np.arange(T) / float(fps), fit_to_arkit(fit),
-                            np.asarray(fit.valid, bool) if fit.valid is not None else np.ones(T, bool))
+                            np.asarray(fit.valid, bool) if fit.valid is not None else np.ones(T, bool), jg)
 
 
 def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
@@ -124,27 +131,45 @@ def learn_style(observations: list[StyleObservation], ridge: float = 0.3,
     silent = [VISEME_NAMES.index("sil"), VISEME_NAMES.index("pre")]
     fix = [VISEME_NAMES.index(n) for n in fixed]
     free = [i for i in range(len(VISEME_NAMES)) if i not in fix]
+    jaw = ARKIT_NAMES.index("jawOpen")
+    jaw_own = jaw in cols and any(ob.jaw_gain is not None for ob in observations)
+    groups = [[k for k, c in enumerate(cols) if c != jaw], [cols.index(jaw)]] if jaw_own else [list(range(len(cols)))]
+
+    def solve(A, F, ks):
+        Af = A[:, free]
+        Ff = F[:, ks] - A[:, fix] @ X0[np.ix_(fix, [cols[k] for k in ks])]
+        G = Af.T @ Af
+        lam = ridge * max(np.trace(G) / G.shape[0], 1e-9)
+        X = X0[:, [cols[k] for k in ks]].copy()
+        X[free] = np.linalg.solve(G + lam * np.eye(G.shape[0]), Af.T @ Ff + lam * X0[np.ix_(free, [cols[k] for k in ks])])
+        X = np.clip(X, 0.0, 1.0)
+        return X, float(np.sum((A @ X - F[:, ks]) ** 2))
+
     best = None
     for lead in leads:
         for ts in tau_scales:
-            As, Fs = [], []
+            As, Ajs, Fs = [], [], []
             for ob in observations:
-                A, _ = viseme_weights(VisemeTrack.from_segments(ob.phones, lead_s=lead, pre_s=pre_s, post_s=post_s),
-                                      ob.times, ob.gain,
-                                      tau=tau * ts)
+                tr = VisemeTrack.from_segments(ob.phones, lead_s=lead, pre_s=pre_s, post_s=post_s)
+                A, _ = viseme_weights(tr, ob.times, ob.gain, tau=tau * ts)
                 rest = rest_expression(ob.arkit, A.sum(1) - A[:, silent].sum(1))
                 As.append(A[ob.valid])
                 Fs.append((ob.arkit - rest)[ob.valid][:, cols])
+                if jaw_own:
+                    Aj = A if ob.jaw_gain is None else viseme_weights(tr, ob.times, ob.gain * ob.jaw_gain,
+                                                                      tau=tau * ts)[0]
+                    Ajs.append(Aj[ob.valid])
             A = np.concatenate(As)
             F = np.concatenate(Fs)
-            Af = A[:, free]
-            Ff = F - A[:, fix] @ X0[np.ix_(fix, cols)]
-            G = Af.T @ Af
-            lam = ridge * max(np.trace(G) / G.shape[0], 1e-9)
-            X = X0[:, cols].copy()
-            X[free] = np.linalg.solve(G + lam * np.eye(G.shape[0]), Af.T @ Ff + lam * X0[np.ix_(free, cols)])
-            X = np.clip(X, 0.0, 1.0)
-            res = float(np.mean((A @ X - F) ** 2))
+            X = np.zeros((A.shape[1], len(cols)))
+            sse = 0.0
+            for g, ks in enumerate(groups):
+                if not ks:
+                    continue
+                Xg, e = solve(np.concatenate(Ajs) if (jaw_own and g == 1) else A, F, ks)
+                X[:, ks] = Xg
+                sse += e
+            res = sse / max(F.size, 1)
             if best is None or res < best[0]:
                 best = (res, lead, ts, X, A.shape[0])
     res, lead, ts, X, n = best
