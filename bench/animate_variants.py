@@ -45,6 +45,8 @@ VARIANTS = {
     "vowel undershoot 0.08 s ^0.5": {"under": (0.08, 0.5, 0.5, 1.5)},
     "F1 on jaw ^0.5": {"f1": 0.5},
     "F1 on jaw ^1.5": {"f1": 1.5},
+    "lip shapes only on rounded/labial visemes": {"lips_other": 0.0},
+    "lip shapes x0.5 on rounded/labial, x0.25 on the rest": {"lips_other": 0.5},
     "loudness on jaw 0.1": {"env": 0.1},
     "loudness on jaw 0.2": {"env": 0.2},
 }
@@ -126,6 +128,11 @@ def predict(d, cond, v, jaw):
     tr = VisemeTrack.from_segments(d[cond], lead_s=v.get("lead", 0.0), post_s=v.get("post"))
     A, clo = viseme_weights(tr, frame_times(d["T"], d["fps"]), gain, tau=tau)
     tg = default_targets(jaw)
+    if v.get("lips_other") is not None:       # scale the lip shapes of the visemes the issue does not name
+        keep = {"PP", "FF", "WW", "UW", "OO", "CH", "RR", "UH", "ER", "sil", "pre"}
+        other = [i for i, n in enumerate(VISEME_NAMES) if n not in keep]
+        lipc = [c for c in range(tg.shape[1]) if c not in (J, C)]
+        tg[np.ix_(other, lipc)] *= v["lips_other"]
     m = A @ tg
     jg = jaw_formant_factor(d["f1"], v.get("f1", F1_JAW_EXPONENT))
     if jg is not None:
@@ -200,7 +207,9 @@ vowel towards what the speaker does; it raises r and lowers the LVE together (se
 0.5 / 1.5 are close, 1 has the best r. Everything else was tried on top of it and not adopted: ridge 0.03 and a loudness
 gain of 0.3-1.3 stay within 0.01 of it in r and LVE (mixed signs), a wider gain or a loudness term on the jaw
 buy at most 0.01 in r for LVE +0.04-0.24 mm, and the rest (lead, sharper coarticulation, a release window after speech,
-vowel undershoot, ridge 0.3) are worse in r or LVE. Within speech
+vowel undershoot, ridge 0.3) are worse in r or LVE; halving or dropping the lip shapes of the visemes the issue
+does not name (spread/smile on i/e/a, stretch on s/t/k) lowers the LVE by 0.02 / 0.01 mm only, so the hand-set
+shapes stay. Within speech
 (speech r, pauses excluded) the per-clip r still misses on lbax4n and swiz3n: lbax4n's fitted jaw lags its
 audio by about a frame (best lag -1) and swiz3n's fitted jawOpen stays at 0.2-0.66 through the whole clip,
 pauses included, with little phone structure."""

@@ -305,3 +305,25 @@ def test_train_audio_cli_and_weights(arctic, arctic_curves, tmp_path, capsys, on
     rc, err = _cli(capsys, "animate", arctic[0], "-o", tmp_path / "x", "--model", "flame", "--no-video")
     assert rc != 0 and "flame" in err and len(err.strip().splitlines()) == 1
     _check_stage_class(AnimateStage, "test")
+
+
+def test_calibration_with_formant_jaw_gain(arctic):
+    """Curves made with a per-frame jaw factor (the F1 term) -> calibrate_jaw given the same factor recovers
+    the jaw targets; ignoring the factor does not."""
+    from headgen.stages.animate.calibration import calibrate_jaw, default_targets
+    from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
+    from headgen.stages.animate.style import StyleObservation
+    from headgen.stages.animate.visemes import VISEME_NAMES
+    _, ph = arctic
+    true_jaw = {n: 0.0 if n == "sil" else 0.05 + 0.015 * k for k, n in enumerate(VISEME_NAMES)}
+    times = np.arange(80) / 25.0
+    jg = 1.0 + 0.5 * np.sin(times * 7.0)
+    curves, _ = blend_visemes(VisemeTrack.from_segments(ph), times, targets=default_targets(true_jaw), jaw_gain=jg)
+    ob = StyleObservation(ph, np.ones(80), times, curves.astype(np.float64), np.ones(80, bool), jaw_gain=jg)
+    got = calibrate_jaw([ob], ridge=1e-4)
+    used = [n for n in VISEME_NAMES if n != "sil" and any(VISEME_NAMES[v] == n for v in
+                                                         VisemeTrack.from_segments(ph).viseme)]
+    err = max(abs(got[n] - true_jaw[n]) for n in used)
+    ob0 = StyleObservation(ph, np.ones(80), times, curves.astype(np.float64), np.ones(80, bool))
+    got0 = calibrate_jaw([ob0], ridge=1e-4)
+    assert err < 0.02 and max(abs(got0[n] - true_jaw[n]) for n in used) > 2 * err
