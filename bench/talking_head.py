@@ -17,11 +17,19 @@ frontal photos, |yaw| < 30 deg in pose.json); lip sync = Pearson r between Media
 silent frames against the photo's own (closed: within 0.01 of it); stability = mean |gray difference| to the
 photo (the 512 view) outside the head mask, eroded 4 px (target < 2 gray levels).
 
+Also per photo, the ceiling a renderer can reach on this measure: the same opening read off the driven
+mesh itself (MediaPipe-468 embedding of the fitted ICT head, landmarks 13-14 over 10-152), correlated with
+jawOpen ("mesh lips r"), and its slope per unit jawOpen.
+
+``--fresh`` empties the bench's pipeline cache first: its keys hold stage versions, not code, so after a
+change in an upstream stage (animate, avatar) only a fresh cache measures the code in the tree. The code
+state (HEAD and the files under headgen/ that differ from it) is recorded with the results.
+
 Timing: ``headgen demo`` in a subprocess from a cold cache (a fresh OUT, so every node runs) on the sample
 portrait with the 5 s utterance; per-node seconds from its manifest. The CPU is shared with other engineers'
 jobs while this runs, so timings are noisy (the load average is reported).
 
-Usage: python bench/talking_head.py [--faces NAME ...] [--no-timing] [--out bench/results]
+Usage: python bench/talking_head.py [--fresh] [--faces NAME ...] [--no-timing] [--out bench/results]
 """
 from __future__ import annotations
 
@@ -74,12 +82,13 @@ def yaw_of(pose_json: Path) -> float:
 
 
 def measure(video: Path, photo: np.ndarray, still_view: np.ndarray | None, mask: np.ndarray | None,
-            jaw: np.ndarray, silent: np.ndarray, photo_open: float) -> dict:
+            jaw: np.ndarray, silent: np.ndarray, photo_open: float, mesh_lm: np.ndarray | None = None) -> dict:
     from headgen.io.video import read_video
     from headgen.stages.talking_head import evaluate as ev
 
     frames, fps = read_video(video)
-    op = ev.mouth_opening(frames)
+    lm = ev.face_landmarks(frames)
+    op = ev.opening_of(lm)
     n = min(len(op), len(jaw))
     ids = ev.identity_scores(photo, frames)
     sil = silent[:n]
@@ -91,7 +100,45 @@ def measure(video: Path, photo: np.ndarray, still_view: np.ndarray | None, mask:
                                 and res["open_silence_max"] <= photo_open + 0.01)
     if still_view is not None and mask is not None:
         res["stability_gray"] = ev.stability(frames, still_view, mask)
+    if mesh_lm is not None:   # diagnostic: MediaPipe's inner lips vs the driven mesh's, in open frames
+        off = ev.lip_offsets(lm[:n], mesh_lm[:n])
+        wide = jaw[:n] > 0.1
+        res["open_frames"] = int(wide.sum())
+        res["upper_lip_offset"] = float(np.nanmean(off[wide, 0])) if wide.any() else None
+        res["lower_lip_offset"] = float(np.nanmean(off[wide, 1])) if wide.any() else None
+        res["upper_lip_offset_silence"] = float(np.nanmean(off[sil, 0])) if sil.any() else None
     return res
+
+
+def mesh_lips(fit_path: Path, anim, n_frames: int, K: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The driven mesh's own mouth opening (MediaPipe-468 embedding, 13-14 over 10-152) vs jawOpen: Pearson r
+    and the least-squares slope per unit jawOpen (what the talking head's lips do before any rendering), and
+    its landmarks (T,468,2) in the output view of intrinsics K."""
+    import torch
+
+    from headgen.artifacts.fit import read_fit
+    from headgen.metrics.series import pearson
+    from headgen.models import load_head_model
+    from headgen.stages.talking_head.drive import build_drive
+    from headgen.stages.talking_head.evaluate import opening_of
+    from headgen.stages.talking_head.warp import WARP_PARTS, project
+
+    fit = read_fit(fit_path)
+    model = load_head_model("ict", parts=list(WARP_PARTS), mediapipe=True)
+    d = build_drive(model, fit, 0, anim.arkit, anim.head_rotation, n_frames)
+    with torch.no_grad():
+        lm = project(model(**d.inputs()).landmarks468, torch.as_tensor(K, dtype=torch.float32)).numpy()
+    op = opening_of(lm)
+    jaw = anim.column("jawOpen")[:n_frames]
+    slope = float(np.polyfit(jaw, op, 1)[0]) if np.ptp(jaw) > 0 else float("nan")
+    return dict(r=pearson(op, jaw), slope=slope, rest=float(op[0]), max=float(op.max())), lm
+
+
+def code_state() -> dict:
+    """HEAD and the files under headgen/ that differ from it (others' work in progress in a shared tree)."""
+    run = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=ROOT).stdout
+    return dict(head=run("rev-parse", "--short", "HEAD").strip(),
+                dirty=[ln[3:] for ln in run("status", "--porcelain", "--", "headgen").splitlines() if ln.strip()])
 
 
 def bench_photo(photo_path: Path, speech: Path, segs: list, work: Path) -> dict:
@@ -105,6 +152,7 @@ def bench_photo(photo_path: Path, speech: Path, segs: list, work: Path) -> dict:
     out = work / name
     t0 = time.perf_counter()
     video = talking_head(photo_path, speech, out, cache=CACHE / "pipeline_cache")
+    assert video.is_file(), video
     job_s = time.perf_counter() - t0
     photo = read_image(photo_path)[..., :3]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -115,9 +163,11 @@ def bench_photo(photo_path: Path, speech: Path, segs: list, work: Path) -> dict:
     row = dict(photo=name, size=list(photo.shape[1::-1]), yaw=yaw_of(out / "pose" / "pose.json"),
                job_seconds=round(job_s, 1), nodes={k: v.get("seconds") for k, v in manifest["nodes"].items()},
                variants={})
+    view0 = _still_view(out / "talking_head" / "talking_head.mp4", photo_path, out)
+    row["mesh_lips"], mesh_lm = mesh_lips(out / "fit" / "fit.npz", anim, len(jaw), view0.K)
     inputs = {"media": photo_path, "fit": out / "fit" / "fit.npz", "animation": out / "animate" / "animation.npz",
               "speech": speech, "avatar": out / "avatar" / "avatar_rig.npz"}
-    variants = {"avatar": (video.parent, None),
+    variants = {"avatar": (out / "talking_head", None),     # the job's node folder (video: its hard link)
                 "avatar_nodetail": (work / f"{name}_nodetail", dict(detail=0.0)),
                 "mesh": (work / f"{name}_mesh", dict(mode="mesh"))}
     for key, (d, kw) in variants.items():
@@ -128,7 +178,9 @@ def bench_photo(photo_path: Path, speech: Path, segs: list, work: Path) -> dict:
         view = _still_view(d / "talking_head.mp4", photo_path, out)
         mask = read_image(d / "talking_head_mask.png")
         mask = mask if mask.ndim == 2 else mask[..., 0]
-        r = measure(d / "talking_head.mp4", photo, view, mask, jaw, silent, photo_open)
+        same = np.allclose(view.K, view0.K)
+        r = measure(d / "talking_head.mp4", photo, view.background, mask, jaw, silent, photo_open,
+                    mesh_lm if same else None)
         r["seconds"] = round(secs if kw is not None else row["nodes"].get("talking_head") or 0.0, 1)
         row["variants"][key] = r
         print(f"  {name} {key}: " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}),
@@ -143,10 +195,10 @@ def bench_photo(photo_path: Path, speech: Path, segs: list, work: Path) -> dict:
     return row
 
 
-def _still_view(video: Path, photo_path: Path, job_out: Path) -> np.ndarray:
-    """The photo in the output view (what every frame shows where nothing moves)."""
+def _still_view(video: Path, photo_path: Path, job_out: Path):
+    """The output view (``OutputView``: K, and ``background`` = the photo in that view, what every frame shows
+    where nothing moves) of a talking-head video."""
     from headgen.artifacts.fit import read_fit
-    from headgen.io.video import probe_video
     from headgen.models import load_head_model
     from headgen.stages.talking_head.view import make_view, read_still
     from headgen.stages.talking_head.warp import project
@@ -166,7 +218,7 @@ def _still_view(video: Path, photo_path: Path, job_out: Path) -> np.ndarray:
     size = "native" if native else info["size"][0]
     view = make_view(still, fit.K, pts, size)
     assert list(view.size) == info["size"], (view.size, info["size"])
-    return view.background
+    return view
 
 
 def _preview_baseline(photo_path, fit_path, speech, out, photo, jaw, silent, photo_open) -> dict:
@@ -208,13 +260,12 @@ def contact_sheet(rows: list, work: Path, path: Path, tile: int = 128) -> None:
     import cv2
 
     from headgen.artifacts.animation import read_animation
-    from headgen.io.images import read_image, write_image
+    from headgen.io.images import write_image
     from headgen.io.video import read_video
 
     lines = []
     for row in rows:
         name = row["photo"]
-        photo = read_image(ROOT.parent / "shared" / "assets" / "faces" / f"{name}.png")[..., :3]
         d = work / name / "talking_head"
         frames, _ = read_video(d / "talking_head.mp4")
         info = json.loads((d / "talking_head.json").read_text())
@@ -222,7 +273,7 @@ def contact_sheet(rows: list, work: Path, path: Path, tile: int = 128) -> None:
         order = np.argsort(jaw)
         pick = [3, int(order[-1]), int(order[-6])]
         view = _still_view(d / "talking_head.mp4", ROOT.parent / "shared" / "assets" / "faces" / f"{name}.png",
-                           work / name)
+                           work / name).background
         x0, y0, x1, y1 = info["window"]
         side = max(x1 - x0, y1 - y0)
         cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
@@ -240,12 +291,14 @@ def contact_sheet(rows: list, work: Path, path: Path, tile: int = 128) -> None:
         write_image(path, sheet)
 
 
-def write_md(path: Path, rows: list, timing: dict | None) -> None:
+def write_md(path: Path, rows: list, timing: dict | None, code: dict | None = None) -> None:
     L = ["# Talking heads on the sample photos (bench/talking_head.py)", "",
          "Speech: 0.5 s silence + CMU ARCTIC slt a0009 + 1.4 s silence (5.0 s). 512x512 output. All variants are "
          "computed in the same run on the same fit, avatar and animation. Targets: identity >= 0.7 (frontal "
          "photos), lip r >= 0.8, mouth closed in silence (opening <= photo's + 0.01 of the face height), "
          "stability < 2 gray levels.", "",
+         f"Code: {code['head']}" + (f" plus uncommitted changes in {', '.join(code['dirty'])}" if code and code['dirty'] else "")
+         + "." if code else "", "",
          "| photo | yaw | variant | identity (mean / min) | lip r | max opening in silence (photo's) | stability (gray) | s |",
          "|---|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -257,6 +310,24 @@ def write_md(path: Path, rows: list, timing: dict | None) -> None:
             L.append(f"| {row['photo']} | {row['yaw']:.0f} | {k} | {r['identity']:.3f} / {r['identity_min']:.3f} | "
                      f"{r['lip_r']:.3f} | {r['open_silence_max'] if r['open_silence_max'] is None else round(r['open_silence_max'], 4)} "
                      f"({r['photo_open']:.4f}) | {'-' if st is None else f'{st:.2f}'} | {r['seconds']} |")
+    L += ["", "The driven mesh's own lips (no rendering; MediaPipe-468 embedding of the ICT head), same measure: the "
+          "ceiling of lip r, and how far the lips part per unit jawOpen (share of the face height).", "",
+          "| photo | mesh lips r | opening at rest | slope per unit jawOpen | max opening |", "|---|---|---|---|---|"]
+    for row in rows:
+        m = row.get("mesh_lips")
+        if m:
+            L.append(f"| {row['photo']} | {m['r']:.3f} | {m['rest']:.4f} | {m['slope']:.3f} | {m['max']:.4f} |")
+    L += ["", "Where MediaPipe puts the inner lips on the output against the driven mesh's inner lips (a diagnostic of "
+          "the lip-sync measure, not part of it): mean vertical offset of landmark 13 (upper) and 14 (lower), down "
+          "positive, in face heights, over the frames with jawOpen > 0.1 (and 13 in the silent frames).", "",
+          "| photo | variant | open frames | upper lip (13) offset | lower lip (14) offset | upper lip offset in silence |",
+          "|---|---|---|---|---|---|"]
+    f4 = lambda v: "-" if v is None else f"{v:+.4f}"
+    for row in rows:
+        for k, r in row["variants"].items():
+            if r.get("upper_lip_offset") is not None or r.get("open_frames"):
+                L.append(f"| {row['photo']} | {k} | {r.get('open_frames')} | {f4(r.get('upper_lip_offset'))} | "
+                         f"{f4(r.get('lower_lip_offset'))} | {f4(r.get('upper_lip_offset_silence'))} |")
     if timing:
         L += ["", "## `headgen demo` from a cold cache (sample portrait, the 5 s utterance)", "",
               f"Wall time {timing.get('wall_seconds')} s on {timing.get('cpus')} CPU cores shared with other engineers' "
@@ -276,6 +347,7 @@ def main() -> None:
     ap.add_argument("--no-timing", action="store_true")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--sheet-only", action="store_true", help="redraw the contact sheet from the last run")
+    ap.add_argument("--fresh", action="store_true", help="empty the bench's pipeline cache and work folders first")
     a = ap.parse_args()
     if a.sheet_only:
         rows = json.loads((a.out / "talking_head_cpu.json").read_text())["rows"]
@@ -284,6 +356,11 @@ def main() -> None:
         return
     from headgen.assets import sample_faces
 
+    if a.fresh:
+        import shutil
+        for d in (CACHE / "pipeline_cache", CACHE / "work"):
+            shutil.rmtree(d, ignore_errors=True)
+    code = code_state()
     speech, segs = make_speech()
     work = CACHE / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -300,8 +377,8 @@ def main() -> None:
     if timing:
         print("demo:", timing, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "talking_head_cpu.json").write_text(json.dumps(dict(rows=rows, demo=timing), indent=1, default=str))
-    write_md(a.out / "talking_head_cpu.md", rows, timing)
+    (a.out / "talking_head_cpu.json").write_text(json.dumps(dict(rows=rows, demo=timing, code=code), indent=1, default=str))
+    write_md(a.out / "talking_head_cpu.md", rows, timing, code)
     ok = [r for r in rows if "error" not in r["variants"].get("avatar", {})]
     if ok:
         contact_sheet(ok, work, a.out / "talking_head_sheet.png")

@@ -117,3 +117,16 @@ def test_mouth_pixels_outside_the_mouth_are_carried(scene):
     far[h // 2:] = False          # the upper half of the window: forehead, eyes, nose - no mouth
     assert torch.allclose(out[0][far], carried[0][far])
 
+
+
+def test_opening_and_lip_offsets_of_landmarks():
+    from headgen.stages.talking_head.evaluate import lip_offsets, opening_of
+
+    lm = np.zeros((2, 468, 2))
+    lm[:, 10], lm[:, 152] = [50, 0], [50, 100]           # face height 100 px
+    lm[:, 13], lm[:, 14] = [50, 60], [50, 65]
+    lm[1, 14] = [50, 70]
+    assert np.allclose(opening_of(lm), [0.05, 0.10])
+    seen = lm.copy()
+    seen[:, 13, 1] += 2.0                               # MediaPipe's upper lip 2 px lower than the mesh's
+    assert np.allclose(lip_offsets(seen, lm), [[0.02, 0.0], [0.02, 0.0]])

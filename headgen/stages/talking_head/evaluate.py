@@ -17,22 +17,39 @@ from headgen.metrics.series import pearson  # noqa: F401  (used here and by the 
 UPPER_LIP, LOWER_LIP, FOREHEAD, CHIN = 13, 14, 10, 152
 
 
-def mouth_opening(frames) -> np.ndarray:
-    """(T,) inner-lip gap / face height (MediaPipe 468 landmarks 13-14 over 10-152) of the largest face in
-    each frame (T,H,W,3) uint8 (or an iterable of frames); NaN where no face is found."""
+def face_landmarks(frames) -> np.ndarray:
+    """(T,468,2) MediaPipe 468 landmarks (px) of the largest face in each frame (T,H,W,3) uint8 (or an
+    iterable of frames); NaN where no face is found."""
     from headgen.landmarks.mediapipe_backend import FaceLandmarker
 
     out = []
     with FaceLandmarker(max_faces=1, video=False, crop_refine=True) as lm:
         for f in frames:
             faces = lm.detect(np.ascontiguousarray(f))
-            if not faces:
-                out.append(np.nan)
-                continue
-            p = faces[0].landmarks_468[:, :2]
-            h = np.linalg.norm(p[FOREHEAD] - p[CHIN])
-            out.append(float(np.linalg.norm(p[UPPER_LIP] - p[LOWER_LIP]) / max(h, 1e-6)))
-    return np.asarray(out, np.float64)
+            out.append(faces[0].landmarks_468[:, :2] if faces else np.full((468, 2), np.nan))
+    return np.asarray(out, np.float64).reshape(-1, 468, 2)
+
+
+def opening_of(landmarks: np.ndarray) -> np.ndarray:
+    """(T,468,2) landmarks -> (T,) inner-lip gap (13-14) over the face height (10-152)."""
+    p = np.asarray(landmarks, np.float64)
+    h = np.linalg.norm(p[:, FOREHEAD] - p[:, CHIN], axis=-1)
+    return np.linalg.norm(p[:, UPPER_LIP] - p[:, LOWER_LIP], axis=-1) / np.maximum(h, 1e-6)
+
+
+def mouth_opening(frames) -> np.ndarray:
+    """(T,) inner-lip gap / face height (MediaPipe 468 landmarks 13-14 over 10-152) of the largest face in
+    each frame (T,H,W,3) uint8 (or an iterable of frames); NaN where no face is found."""
+    return opening_of(face_landmarks(frames))
+
+
+def lip_offsets(landmarks: np.ndarray, mesh_landmarks: np.ndarray) -> np.ndarray:
+    """Where MediaPipe puts the inner lips against where the driven mesh puts them: (T,2) vertical offsets
+    (down positive) of landmarks 13 (upper) and 14 (lower) over the mesh's face height; both (T,468,2) px in
+    the same view. A diagnostic of the lip-sync measure, not part of it."""
+    p, m = np.asarray(landmarks, np.float64), np.asarray(mesh_landmarks, np.float64)
+    h = np.linalg.norm(m[:, FOREHEAD] - m[:, CHIN], axis=-1)
+    return np.stack([(p[:, UPPER_LIP, 1] - m[:, UPPER_LIP, 1]) / h, (p[:, LOWER_LIP, 1] - m[:, LOWER_LIP, 1]) / h], 1)
 
 
 def silence_frames(phones, n_frames: int, fps: float, margin_s: float = 0.08) -> np.ndarray:
