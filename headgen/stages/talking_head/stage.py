@@ -28,7 +28,9 @@ class TalkingHeadParams(pydantic.BaseModel):
         512, description="Output: a SIZE x SIZE portrait crop around the head, or 'native' (the photo's own size).")
     mode: Literal["auto", "avatar", "mesh"] = Field(
         "auto", description="avatar: the Gaussian avatar; mesh: the photo warped by the fitted mesh; auto: avatar when given.")
-    detail: float = Field(1.0, ge=0, le=1, description="Avatar mode: share of the photo's fine detail carried onto the avatar.")
+    detail: float = Field(1.0, ge=0, le=1, description=(
+        "Avatar mode: share of the photo carried onto the avatar (its fine detail and its mouth gap; "
+        "0 = the avatar's own pixels)."))
     motion: float = Field(0.5, ge=0, le=1, description="Share of the animation's head motion kept.")
     max_head_deg: float = Field(3.0, ge=0, le=15, description="Largest head rotation (degrees) away from the photo's pose.")
     expression_gain: float = Field(1.0, ge=0, le=2, description="Scale of the animation's ARKit weights.")
