@@ -205,7 +205,12 @@ Other choices made leave-one-clip-out (with transcript, mean over the 8 clips, r
 x2), a 40 ms lead and extra smoothing were not better; 0.75 default + 0.25 trained model: r 0.737 / LVE 3.28 (no
 weights ship, so it cannot be the offline default). Style learns every mouth column (lip shapes included,
 towards what the fits show: almost none), which is why it scores a lower LVE than the default. With the fitted
-jawOpen as an oracle (everything else at rest) the LVE is 1.33 mm on average."""
+jawOpen as an oracle (everything else at rest) the LVE is 1.33 mm on average.
+
+Phone timing on the missing clips: on id2_vcd_swwp2s the transcript alignment's word onsets vs GRID's
+swwp2s.align (set, white, with, p, two, soon, end of speech) differ by +40, -30, +20, +20, 0, -30, +20 ms (median
+|error| 20 ms, within one frame), so its miss (r 0.60; 0.72 with the pauses left out) is not phone timing: its
+fitted jawOpen is 0.21 at the start of the leading silence and falls to 0.07 before the first word."""
 
 
 def write_report(path: Path, rows, loo):
