@@ -45,6 +45,7 @@ VARIANTS = {
     "vowel undershoot 0.08 s ^0.5": {"under": (0.08, 0.5, 0.5, 1.5)},
     "F1 on jaw ^0.5": {"f1": 0.5},
     "F1 on jaw ^1.5": {"f1": 1.5},
+    "F1 on voiced frames only": {"f1_voiced": True},
     "lip shapes only on rounded/labial visemes": {"lips_other": 0.0},
     "lip shapes x0.5 on rounded/labial, x0.25 on the rest": {"lips_other": 0.5},
     "loudness on jaw 0.1": {"env": 0.1},
@@ -134,7 +135,7 @@ def predict(d, cond, v, jaw):
         lipc = [c for c in range(tg.shape[1]) if c not in (J, C)]
         tg[np.ix_(other, lipc)] *= v["lips_other"]
     m = A @ tg
-    jg = jaw_formant_factor(d["f1"], v.get("f1", F1_JAW_EXPONENT))
+    jg = jaw_formant_factor(_f1(d, v), v.get("f1", F1_JAW_EXPONENT))
     if jg is not None:
         Aj, _ = viseme_weights(tr, frame_times(d["T"], d["fps"]), gain * jg, tau=tau)
         m[:, J] = Aj @ tg[:, J]
@@ -147,6 +148,11 @@ def predict(d, cond, v, jaw):
     return np.clip(m, 0, 1)
 
 
+def _f1(d, v):
+    """The clip's F1 track, NaN outside voiced frames for the 'voiced only' variant."""
+    return np.where(d["pr"]["voiced"], d["f1"], np.nan) if v.get("f1_voiced") else d["f1"]
+
+
 def calibrate(obs, v):
     """The variant's jaw table from observations (gain range, ridge, timing of the variant)."""
     from headgen.models.arkit import ARKIT_NAMES
@@ -156,7 +162,8 @@ def calibrate(obs, v):
     from headgen.stages.animate.visemes import VISEME_NAMES
     J = ARKIT_NAMES.index("jawOpen")
     obs = [StyleObservation(o.phones, loudness_gain(o.energy_db, o.fps, v.get("lo", 0.55), v.get("hi", 1.15)),
-                            o.times, o.arkit, o.valid, jaw_formant_factor(o.f1, v.get("f1", F1_JAW_EXPONENT)))
+                            o.times, o.arkit, o.valid,
+                            jaw_formant_factor(_f1(o.d, v), v.get("f1", F1_JAW_EXPONENT)))
            for o in obs]
     st = learn_style(obs, ridge=v.get("ridge", CALIBRATION_RIDGE), leads=(v.get("lead", 0.0),),
                      tau_scales=(v.get("ts", 1.0),), prior=default_targets({}), columns=[J], post_s=v.get("post"))
@@ -198,13 +205,13 @@ class _Obs:
     def __init__(self, d):
         o = d["obs"]
         self.phones, self.times, self.arkit, self.valid = o.phones, o.times, o.arkit, o.valid
-        self.energy_db, self.fps, self.f1 = d["pr"]["energy_db"], d["fps"], d["f1"]
+        self.energy_db, self.fps, self.d = d["pr"]["energy_db"], d["fps"], d
 
 
 CONCLUSION = """Adopted: the first-formant factor on the jaw (F1 / median F1, exponent 1; F1 from LPC poles, headgen.audio.
 features.formant_f1): F1 rises with the jaw opening of vowels, so it corrects the viseme table's fixed jaw per
 vowel towards what the speaker does; it raises r and lowers the LVE together (see the first two rows); exponents
-0.5 / 1.5 are close, 1 has the best r. Everything else was tried on top of it and not adopted: ridge 0.03 and a loudness
+0.5 / 1.5 are close, 1 has the best r; F1 only in YIN-voiced frames is worse. Everything else was tried on top of it and not adopted: ridge 0.03 and a loudness
 gain of 0.3-1.3 stay within 0.01 of it in r and LVE (mixed signs), a wider gain or a loudness term on the jaw
 buy at most 0.01 in r for LVE +0.04-0.24 mm, and the rest (lead, sharper coarticulation, a release window after speech,
 vowel undershoot, ridge 0.3) are worse in r or LVE; halving or dropping the lip shapes of the visemes the issue
