@@ -233,9 +233,12 @@ def test_avatar_is_reshaped_and_stays_rigged(tiny, tmp_path):
     av = build_avatar(m, shape=shape.to(m.template_soa.dtype))
     bg = np.full((8, 8, 3), 7, np.uint8)
     save_avatar(tmp_path / "av", av, extra={"background": bg})
-    res = run_sculpt("a very wide nose", tmp_path / "o", avatar=tmp_path / "av", weights=tiny.path, turntable=False,
-                     log=lambda msg: None)
+    res = run_sculpt("a very wide nose", tmp_path / "o", avatar=tmp_path / "av", weights=tiny.path, turntable=True,
+                     turntable_frames=2, turntable_size=48, log=lambda msg: None)
     assert res.artifact.input["kind"] == "avatar"
+    from headgen.io.video import read_video
+    frames, _ = read_video(tmp_path / "o" / "turntable.mp4")
+    assert len(frames) == 2 and frames.shape[1:3] == (48, 48)      # the avatar's own turntable
     out = load_avatar(tmp_path / "o")
     assert out.binding.shape == av.binding.shape and torch.equal(out.binding, av.binding)
     assert not torch.allclose(out.shape, av.shape.float())

@@ -7,9 +7,13 @@ weighted by opacity. View-dependent SH bands are left as they are by the edits.
 
 Regions (:func:`appearance_regions`, per Gaussian, from the triangle it is bound to; ICT avatars): ``hair`` =
 skin-surface triangles (ICT ``face`` + ``head_and_neck``) above the top-of-forehead landmark (MediaPipe 10)
-or, behind the ears, above eye level (scalp: where hair grows); ``skin`` = the other skin-surface triangles
-(face, ears, neck); ``skin_sample`` = skin triangles within 15 mm of cheek, forehead, nose-bridge and chin
-landmarks (what skin tone is measured on: away from brows, lips, eyes and the hairline).
+or, behind the ears, above eye level (scalp); ``hair_candidate`` = those and the temples above eye level;
+``skin`` = the skin-surface triangles not in ``hair`` (face, ears, neck); ``skin_sample`` = skin triangles
+within 15 mm of cheek, forehead, nose-bridge and chin landmarks (what skin tone is measured on: away from
+brows, lips, eyes and the hairline); ``hair_weight`` (float) = how much each Gaussian is hair
+(:func:`hair_weights`: candidates that differ in colour from the skin sample, so a high forehead or a bald
+scalp stays skin; the geometric ``hair`` region when the colours do not tell them apart). Hair measurements
+and hair edits are weighted by it, skin edits by one minus it.
 
 Measurements (:func:`measure_appearance`, name -> value; :data:`APPEARANCE_ATTRIBUTES` has units/ranges):
 
@@ -40,7 +44,7 @@ from headgen.errors import InputError
 
 __all__ = ["AppearanceAttribute", "APPEARANCE_ATTRIBUTES", "HAIR_COLOURS", "rgb_to_lab", "lab_to_rgb",
            "appearance_regions", "gaussian_colors", "measure_appearance", "edit_appearance", "L_PER_INTENSITY",
-           "appearance_values"]
+           "appearance_values", "hair_weights"]
 
 #: L* change per unit of a signed lightness intensity (the sculpt reader's scale: +-0.5 slightly, +-1, +-1.5 very)
 L_PER_INTENSITY = 10.0
@@ -175,13 +179,38 @@ def appearance_regions(avatar, model=None) -> dict[str, Tensor]:
     cen = v[faces].mean(1)                                     # (F, 3) model frame, metres (+y up, +z front)
     y_top, y_eye = float(lm[10, 1]), float(lm[[33, 263], 1].mean())
     z_ear = float(lm[[234, 454], 2].mean())
+    x_eye = float(lm[[33, 263], 0].abs().mean())
     hair_t = tri_skin & ((cen[:, 1] > y_top) | ((cen[:, 2] < z_ear) & (cen[:, 1] > y_eye)))
+    # where hair may grow besides: temples above eye level (not the central forehead)
+    cand_t = hair_t | (tri_skin & (cen[:, 1] > y_eye + 0.015) & (cen[:, 0].abs() > x_eye))
     skin_t = tri_skin & ~hair_t
     pts = lm[list(_SKIN_SAMPLE_POINTS)]
     d = torch.cdist(cen, pts).min(1).values
     sample_t = skin_t & (d < 0.015)
     b = avatar.binding.long().cpu()
-    return {"hair": hair_t[b].to(dev), "skin": skin_t[b].to(dev), "skin_sample": sample_t[b].to(dev)}
+    out = {"hair": hair_t[b].to(dev), "skin": skin_t[b].to(dev), "skin_sample": sample_t[b].to(dev),
+           "hair_candidate": cand_t[b].to(dev)}
+    out["hair_weight"] = hair_weights(avatar, out)
+    return out
+
+
+def hair_weights(avatar, regions: dict[str, Tensor], colors: Tensor | None = None) -> Tensor:
+    """(N,) weight 0..1 of each Gaussian being hair: on the hair candidates (scalp, back of the head above eye
+    level, temples), a ramp on its CIE76 distance to the skin sample's mean colour (12 -> 24 delta E), so
+    skin-coloured Gaussians there (a high forehead, a bald scalp) count as skin. When hair and skin cannot be
+    told apart by colour (fewer than 5 % of the candidates past the ramp's middle: similar colours, or an
+    avatar not yet coloured), the geometric hair region with weight 1."""
+    rgb = gaussian_colors(avatar) if colors is None else colors
+    lab = rgb_to_lab(rgb.double())
+    w_op = torch.sigmoid(avatar.opacity_logits.double())
+    cand = regions["hair_candidate"]
+    ref = regions["skin_sample"] if bool(regions["skin_sample"].any()) else regions["skin"]
+    skin_ref = _mean_lab(lab, w_op, ref)
+    d = torch.linalg.norm(lab - skin_ref, dim=-1)
+    w = ((d - 12.0) / 12.0).clamp(0, 1) * cand.to(d)
+    if float((w[cand] > 0.5).sum()) < 0.05 * max(int(cand.sum()), 1) or bool(torch.isnan(skin_ref).any()):
+        w = regions["hair"].to(d)
+    return w
 
 
 def gaussian_colors(avatar) -> Tensor:
@@ -191,11 +220,18 @@ def gaussian_colors(avatar) -> Tensor:
 
 
 def _mean_lab(lab: Tensor, w: Tensor, mask: Tensor) -> Tensor:
+    """Weighted mean Lab (3,) over ``mask`` (bool or weights 0..1) x opacity ``w``; NaN when empty."""
     ww = w * mask.to(w)
     s = ww.sum()
     if float(s) <= 0:
         return torch.full((3,), float("nan"), dtype=lab.dtype, device=lab.device)
     return (lab * ww[:, None]).sum(0) / s
+
+
+def _hair_w(regions: dict[str, Tensor]) -> Tensor:
+    """Hair weights of a regions dict (``hair_weight`` when present, else the geometric hair mask)."""
+    w = regions.get("hair_weight")
+    return regions["hair"].double() if w is None else w.double()
 
 
 def appearance_values(avatar, regions: dict[str, Tensor], colors: Tensor | None = None) -> dict[str, Tensor]:
@@ -206,8 +242,9 @@ def appearance_values(avatar, regions: dict[str, Tensor], colors: Tensor | None 
     lab = rgb_to_lab(rgb.double())
     w = torch.sigmoid(avatar.opacity_logits.double())
     skin = _mean_lab(lab, w, regions["skin_sample"] if bool(regions["skin_sample"].any()) else regions["skin"])
-    hair = _mean_lab(lab, w, regions["hair"])
-    both = _mean_lab(lab, w, regions["hair"] | regions["skin"])
+    hw = _hair_w(regions)
+    hair = _mean_lab(lab, w, hw)
+    both = _mean_lab(lab, w, regions["hair"] | regions["skin"] | (hw > 0))
     ita = torch.rad2deg(torch.atan2(skin[0] - 50.0, skin[2]))
     return {"skin lightness": skin[0], "skin tone": ita, "hair lightness": hair[0], "lightness": both[0],
             "skin lab": skin, "hair lab": hair}
@@ -250,7 +287,10 @@ def edit_appearance(avatar, changes: dict[str, float], regions: dict[str, Tensor
     rgb = gaussian_colors(avatar).double()
     lab = rgb_to_lab(rgb)
     w = torch.sigmoid(avatar.opacity_logits.double())
-    hair, skin = regions["hair"].to(lab.device), regions["skin"].to(lab.device)
+    hw = _hair_w(regions).to(lab.device)
+    hair = hw > 0
+    skin_w = (regions["skin"].to(lab.device).double() + regions["hair_candidate"].to(lab.device).double()
+              if "hair_candidate" in regions else regions["skin"].to(lab.device).double()).clamp(max=1) * (1 - hw)
     touched = torch.zeros_like(hair)
     for name, amount in changes.items():
         amount = float(amount)
@@ -258,23 +298,23 @@ def edit_appearance(avatar, changes: dict[str, float], regions: dict[str, Tensor
             if not bool(hair.any()):
                 continue
             tgt = torch.tensor(HAIR_COLOURS[_COLOUR_OF[name]], dtype=lab.dtype, device=lab.device)
-            mean = _mean_lab(lab, w, hair)
+            mean = _mean_lab(lab, w, hw)
             t = min(max(amount, 0.0), 1.0)
             new_mean = mean + t * (tgt - mean)
-            ratio = (new_mean[0] / mean[0].clamp(min=1.0)).clamp(0.5, 2.0)
-            dev = lab[hair] - mean
-            dev[:, 0] = dev[:, 0] * ratio
-            lab_h = new_mean + dev
-            wh = w[hair] / w[hair].sum()
-            for _ in range(3):          # re-centre what survives the L* / sRGB gamut clipping on the new mean
+            shift = new_mean - mean
+            lab_h = lab[hair] + hw[hair, None] * shift
+            wh = w[hair] * hw[hair]
+            wh = wh / wh.sum()
+            for _ in range(3):          # re-centre what survives the sRGB gamut clipping on the new mean
                 eff = rgb_to_lab(lab_to_rgb(lab_h))
-                lab_h = lab_h + (new_mean - (eff * wh[:, None]).sum(0))
+                lab_h = lab_h + hw[hair, None] * (new_mean - (eff * wh[:, None]).sum(0))
             lab[hair] = lab_h
             touched |= hair
             continue
-        mask = {"skin lightness": skin, "hair lightness": hair, "lightness": skin | hair}[name]
-        lab[mask, 0] = lab[mask, 0] + amount * L_PER_INTENSITY
-        touched |= mask
+        dl = amount * L_PER_INTENSITY
+        wt = {"skin lightness": skin_w, "hair lightness": hw, "lightness": (skin_w + hw).clamp(max=1)}[name]
+        lab[:, 0] = lab[:, 0] + dl * wt
+        touched |= wt > 0
     lab[:, 0] = lab[:, 0].clamp(0.0, 100.0)
     new_rgb = lab_to_rgb(lab)
     sh = avatar.sh.clone()

@@ -4,8 +4,8 @@ Outputs in ``out_dir``: ``sculpt.json`` (``headgen.artifacts.sculpt``), ``fit.np
 fresh head a one-frame fit with the head at rest 0.6 m in front of a default 512x512 camera), ``head.obj``
 (the edited head with its expression, model frame, metres, no rotation, ICT "face" part vertex order),
 ``turntable.mp4`` and ``samples/sample_XX.obj`` (+ ``sample_XX_fit.npz`` for a fit) for every candidate
-(sample 00 is the main result); for an avatar input also ``avatar.ply`` + ``avatar_rig.npz`` (new identity,
-Gaussians still bound to the mesh: rigged and animatable).
+(sample 00 is the main result); for an avatar input also ``avatar.ply`` + ``avatar_rig.npz`` (new identity and
+colours, Gaussians still bound to the mesh: rigged and animatable) and the turntable shows the avatar itself.
 """
 from __future__ import annotations
 
@@ -100,6 +100,21 @@ def _avatar_vertices(av, shape: np.ndarray) -> torch.Tensor:
     new = torch.as_tensor(np.asarray(shape)[: m.n_shape], dtype=m.template_soa.dtype)
     with torch.no_grad():
         return m(shape=new[None]).vertices_model[0].float()
+
+
+def _avatar_turntable(path: Path, av, n_frames: int = 48, size: int = 320, fps: float = 24.0) -> Path:
+    """A turntable of the avatar (Gaussians at its neutral pose, white background) -> mp4 at ``path``."""
+    from headgen.avatar import render_vertices
+    from headgen.io.video import write_video
+    from headgen.render.turntable import turntable_cameras
+    vc, K = turntable_cameras(av.neutral_vertices.float(), n_frames, size)
+
+    def frames():
+        for i in range(n_frames):
+            with torch.no_grad():
+                out = render_vertices(av, vc[i:i + 1], K, (size, size), background=(1.0, 1.0, 1.0))
+            yield (out["rgb"][0].clamp(0, 1).cpu().numpy() * 255).astype(np.uint8)
+    return write_video(path, frames(), fps)
 
 
 def _appearance_rows(before: dict, after: dict) -> dict:
@@ -245,7 +260,9 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
         write_fit(out_dir / "fit.npz", _fresh_fit(res.shapes[0], res.expressions[0], head_model.expression_names))
     if av is not None:
         _write_avatar(out_dir, av, res.shapes[0], avatar)
-    if turntable:
+    if turntable and av is not None:       # the edited avatar itself: its Gaussians, new shape and colours
+        _avatar_turntable(out_dir / "turntable.mp4", av, n_frames=turntable_frames, size=turntable_size)
+    elif turntable:
         from headgen.render.turntable import write_turntable
         write_turntable(out_dir / "turntable.mp4", torch.from_numpy(main_verts).float(), head_model.faces,
                         n_frames=turntable_frames, size=turntable_size, fps=24.0)
