@@ -84,6 +84,26 @@ def test_flame_avatar_build_deform_render_save_load(flame_dir, tmp_path, one_tor
     assert torch.allclose(out2["rgb"], rgb, atol=1e-5)
 
 
+def test_flame_one_shot_seed_colours(flame_dir):
+    """One-shot seeding on FLAME (no named parts): the seen side takes the photo's colour; without neighbour
+    diffusion the hidden back of the head falls back to the median seen colour, not a made-up skin default."""
+    from headgen.avatar import load_avatar_model
+    from headgen.geometry.camera import default_intrinsics
+    from headgen.stages.avatar.colors import seed_triangle_colors
+
+    _, pkl = flame_dir
+    model = load_avatar_model("flame", flame_path=pkl)
+    R, t = _pose(1)
+    with torch.no_grad():
+        v = model(rotation=R, translation=t).vertices[0]
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:] = (200, 40, 90)
+    col, seen = seed_triangle_colors(model, v, img, torch.as_tensor(default_intrinsics(64, 64), dtype=torch.float32),
+                                     min_facing=0.3, diffuse_iters=0)
+    assert seen.any() and (~seen).any()
+    assert float((col - torch.tensor([200, 40, 90]) / 255.0).abs().max()) < 0.02
+
+
 @pytest.fixture(scope="module")
 def flame_clip(flame_dir, tmp_path_factory, grid_clip):
     """6 frames of a GRID clip at 120x96 and a synthetic FLAME fit of them (random head in front of the camera)."""

@@ -136,6 +136,8 @@ def seed_triangle_colors(model, verts_cam: torch.Tensor, image: np.ndarray, K: t
         col[new] = (vc[faces] * fk[..., None]).sum(1)[new] / cnt[new][:, None]
         known |= new
     skin = torch.as_tensor(parts == "face") & seen
+    if not bool(skin.any()):   # a model without named parts (FLAME): every seen triangle
+        skin = seen
     fallback = col[skin].median(0).values if bool(skin.any()) else torch.tensor([0.7, 0.55, 0.45])
     col[~known] = fallback
     return col.clamp(0, 1), seen
