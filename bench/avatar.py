@@ -26,7 +26,7 @@ CACHE = ROOT / "bench" / "cache" / "avatar"
 HOLDOUT = "35:55"
 ONE_SHOT_STEPS = 120     # headgen.stages.avatar.run.ONE_SHOT_ITERATIONS (not imported at module level)
 #: bumped when the avatar method changes: finished clips are cached under this version (1: no suffix)
-BENCH_VERSION = 3
+BENCH_VERSION = 4
 
 
 def render_fps(out: Path, fit: Path, device: str, n: int = 20) -> tuple[float, float]:

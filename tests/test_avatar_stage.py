@@ -148,11 +148,12 @@ def test_checkpoint_resume_matches_a_straight_run(cli_run, small_clip, one_torch
 
 def test_one_shot_mouth_cavity_keeps_defaults_and_is_not_trained(cli_run, small_clip, one_torch_thread):
     """One-shot: the socket and tongue keep their default colours even where the photo sees them (its lip gap shows
-    teeth or shadow), and training on the photo leaves their Gaussians alone; the skin's Gaussians do train."""
+    teeth or shadow), and training on the photo leaves them and the teeth alone; the skin's Gaussians do train, and
+    the colour-range penalty keeps hidden Gaussians' colours near [0, 1]."""
     from headgen.avatar import load_avatar_model, sh0_to_rgb
     from headgen.stages.avatar import data as D
     from headgen.stages.avatar.colors import PART_DEFAULTS, triangle_parts
-    from headgen.stages.avatar.run import ONE_SHOT_CAVITY
+    from headgen.stages.avatar.run import ONE_SHOT_CAVITY, ONE_SHOT_FROZEN
     from headgen.stages.avatar.train import seed_avatar, train_avatar
 
     _, out = cli_run
@@ -160,7 +161,7 @@ def test_one_shot_mouth_cavity_keeps_defaults_and_is_not_trained(cli_run, small_
     clip = D.load_clip(small_clip, fit, (10, 14), "cpu", one_shot=True)
     model = load_avatar_model("ict")
     opts = TrainOptions(iterations=4, n_gaussians=3000, backend="cpu", refine=False, densify=False, lr_opacity=0.0,
-                        frozen_parts=ONE_SHOT_CAVITY)
+                        frozen_parts=ONE_SHOT_FROZEN, color_range_weight=1.0)
     seed = seed_avatar(clip, model, opts, keep_defaults=ONE_SHOT_CAVITY)
     parts = triangle_parts(model)[seed.binding.numpy()]
     rgb = sh0_to_rgb(seed.sh[:, 0])
@@ -169,7 +170,7 @@ def test_one_shot_mouth_cavity_keeps_defaults_and_is_not_trained(cli_run, small_
         assert m.any() and torch.allclose(rgb[m], torch.tensor(PART_DEFAULTS[p]).expand(int(m.sum()), 3), atol=1e-5)
     before = {k: getattr(seed, k).clone() for k in ("sh", "offsets", "log_scales")}
     trained, _, _ = train_avatar(clip, model, seed, torch.full((144, 180, 3), 0.3), (40, 20, 140, 130), opts)
-    cav = torch.as_tensor(np.isin(parts, ONE_SHOT_CAVITY))
+    cav = torch.as_tensor(np.isin(parts, ONE_SHOT_FROZEN))
     for k, v in before.items():
         assert torch.equal(getattr(trained, k)[cav], v[cav]), k
     assert not torch.equal(trained.sh[~cav], before["sh"][~cav])

@@ -59,6 +59,12 @@ VIDEO_ITERATIONS = 1500
 #: one-shot: mouth parts that keep their default colours and are not trained on the photo (its lip gap shows teeth
 #: or shadow where the fitted mesh has its tongue; see ``colors.MOUTH_CAVITY_PARTS``)
 ONE_SHOT_CAVITY = ("mouth_socket", "gums_and_tongue")
+#: one-shot: parts not trained on the photo: the cavity, and the teeth (a closed mouth hides them, and its few peeking
+#: teeth Gaussians drifted to blown-out colours that showed as a white blob when the jaw opened; seen teeth keep the
+#: photo's colour from the seeding)
+ONE_SHOT_FROZEN = ONE_SHOT_CAVITY + ("teeth",)
+#: one-shot: weight of the penalty on colours outside [0, 1] (hidden sclera under the lids and the like)
+ONE_SHOT_COLOR_RANGE = 1.0
 
 
 def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
@@ -70,7 +76,7 @@ def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
         # opacities and orientations stay (the seeded overlap keeps the surface closed when the mouth opens or the
         # head turns)
         kw.update(lr_sh=0.02, lr_opacity=0.0, lr_offsets=1e-3, lr_scales=5e-3, lr_rotations=0.0, mouth_weight=1.0,
-                  frozen_parts=ONE_SHOT_CAVITY)
+                  frozen_parts=ONE_SHOT_FROZEN, color_range_weight=ONE_SHOT_COLOR_RANGE)
     kw.update(opts.extra)
     return TrainOptions(**kw)
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from headgen.avatar import Avatar, build_avatar, render_vertices
+from headgen.avatar.avatar import SH_C0
 from headgen.stages.avatar.data import Clip, model_inputs
 
 PER_G = Avatar.PER_GAUSSIAN[1:]   # learnable per-Gaussian tensors (binding is not)
@@ -32,7 +33,9 @@ class TrainOptions:
     max_gaussians: densification cap; lambda_dssim: D-SSIM weight; refine: jointly refine per-frame
     expression / rotation / translation; densify: adaptive density control; backend: splat backend;
     mouth_weight: loss weight inside the training frames' lip boxes (1 = none); frozen_parts: model parts
-    (``colors.triangle_parts`` names) whose Gaussians keep their seeded parameters."""
+    (``colors.triangle_parts`` names) whose Gaussians keep their seeded parameters; color_range_weight: penalty on
+    degree-0 colours outside [0, 1] (Adam moves barely visible Gaussians as fast as visible ones, so without it the
+    colours of Gaussians hidden behind others drift far out of range and show when the mesh reveals them)."""
     iterations: int = 1500
     n_gaussians: int = 25000
     max_gaussians: int = 90000
@@ -58,6 +61,7 @@ class TrainOptions:
     lr_rotation_delta: float = 1e-4
     lr_translation_delta: float = 1e-5
     frozen_parts: tuple = ()
+    color_range_weight: float = 0.0
 
 
 def options_key(opts: TrainOptions, extra: dict) -> str:
@@ -266,6 +270,9 @@ def train_avatar(clip: Clip, model, avatar: Avatar, background: torch.Tensor, cr
         loss = (1 - opts.lambda_dssim) * l1 + opts.lambda_dssim * _ssim_loss(pred, gt).mean()
         loss = loss + 0.01 * torch.relu(P.g["offsets"].norm(dim=-1) - 1.0).mean()
         loss = loss + 1.0 * torch.relu(torch.exp(P.g["log_scales"]).max(-1).values - 4.0).mean()
+        if opts.color_range_weight > 0:
+            c0 = P.g["sh"][:, 0] * SH_C0 + 0.5
+            loss = loss + opts.color_range_weight * (torch.relu(c0 - 1.0) + torch.relu(-c0)).pow(2).mean()
         if opts.refine:
             loss = loss + 1e-2 * P.d["expression"][f].pow(2).sum() + 1.0 * P.d["rotation"][f].pow(2).sum() \
                 + 10.0 * P.d["translation"][f].pow(2).sum()
