@@ -128,6 +128,8 @@ def test_confidence_weights_damp_side_readings():
     assert w["smiling"] == 1.0 and 0.0 < w["wide eyes"] < 0.5
     w = confidence_weights({"jaw width": 0.8, "smiling": -1.0}, K, names)   # negations always apply
     assert w["smiling"] == 1.0
+    w = confidence_weights({"head size": -0.29}, K, names, other_top=1.6)   # an appearance prompt's side reading
+    assert w["head size"] == 0.0
 
 
 def test_paraphrases_are_held_out_of_the_training_captions(tiny):
@@ -135,7 +137,9 @@ def test_paraphrases_are_held_out_of_the_training_captions(tiny):
     from headgen.models.attributes import EXPRESSION_GROUPS, SHAPE_ATTRIBUTES
     from headgen.stages.sculpt.captions import make_dataset
     from headgen.stages.sculpt.core import DEFAULT_RECIPE
-    ds = make_dataset(tiny.space, DEFAULT_RECIPE["n_captions"], 1, seed=DEFAULT_RECIPE["seed"])
+    r = DEFAULT_RECIPE
+    ds = make_dataset(tiny.space, r["n_captions"], 1, seed=r["seed"], appearance=r.get("appearance", False),
+                      relative=r.get("relative", 0.0))
     paras = [p for a in SHAPE_ATTRIBUTES for p in (a.paraphrase_more, a.paraphrase_less)]
     paras += [g[3] for g in EXPRESSION_GROUPS.values()]
     paras += [p for a in APPEARANCE_ATTRIBUTES for p in (a.paraphrase_more, a.paraphrase_less)]
@@ -294,3 +298,16 @@ def test_stage_is_registered_and_validates_params():
         SculptStage.Params(prompt="x", strength=0.0)
     with pytest.raises(Exception):
         SculptStage.Params(prompt="x", colour="red")
+
+
+def test_relative_clause_wording_keeps_the_targets(tiny):
+    """recipe option ``relative`` rewords shape phrases ("a face that is slightly long") on its own random
+    stream: the heads and reader targets stay those of the plain wording."""
+    from headgen.stages.sculpt.captions import _relative_form, make_dataset
+    assert _relative_form("long face", "slightly") == "a face that is slightly long"
+    assert _relative_form("thinner lips", "much") == "lips that are much thinner"
+    assert _relative_form("eyes far apart", "very") is None
+    a = make_dataset(tiny.space, 40, 2, seed=3)
+    b = make_dataset(tiny.space, 40, 2, seed=3, relative=1.0)
+    assert np.array_equal(a.z, b.z) and np.array_equal(a.targets, b.targets)
+    assert any(" that is " in c or " that are " in c for c in b.captions) and a.captions != b.captions

@@ -65,6 +65,19 @@ def comparative(phrase: str) -> str | None:
     return f"{COMPARATIVE[w[0]]} {w[1]}"
 
 
+def _relative_form(phrase: str, adverb: str) -> str | None:
+    """"long face", "slightly" -> "a face that is slightly long"; "thin lips", "much" -> "lips that are much
+    thin"(comparatives: "lips that are much thinner"). None for phrases that are not "<adjective...> <noun>"
+    ("eyes far apart")."""
+    w = phrase.split()
+    if len(w) < 2 or w[0] in ("eyes",):
+        return None
+    noun, adj = w[-1], " ".join(w[:-1])
+    plural = noun.endswith("s") and not noun.endswith("ss")
+    body = f"{noun} that {'are' if plural else 'is'} {adverb} {adj}".replace("  ", " ")
+    return body if plural else f"a {body}"
+
+
 def _with_article(phrase: str, adverb: str) -> str:
     p = f"{adverb} {phrase}".strip()
     plural = phrase.split()[-1].endswith("s") and not phrase.endswith("ss")
@@ -76,13 +89,15 @@ def _expr_phrase(phrase: str, adverb: str) -> str:
 
 
 def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed: int = 0,
-                 appearance: bool = True) -> Dataset:
+                 appearance: bool = True, relative: float = 0.0) -> Dataset:
     """Sample ``n_captions`` caption specs x ``heads_per_caption`` heads (see the module docstring) in the
     coordinates of ``space`` (a SculptSpace). appearance: also mention avatar appearance attributes
     (``headgen.avatar.appearance``; reader targets after the shape and expression attributes; they do not
-    change the heads)."""
+    change the heads). relative: share of shape phrases worded as a relative clause ("a face that is
+    slightly long", "lips that are much thinner"; own random stream, the heads do not change)."""
     rng = np.random.default_rng(seed)
     rng_app = np.random.default_rng(seed + 7919)     # own stream: shape/expression captions and heads unchanged
+    rng_rel = np.random.default_rng(seed + 104729)   # own stream for the relative-clause wording
     K, E = space.K, space.E
     names = space.attribute_names()
     app_offset = len(names)
@@ -113,9 +128,11 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
             word = str(rng.choice(words))
             comp = comparative(word)
             if comp is not None and rng.random() < 0.35:     # "a much longer face", "a slightly wider nose"
-                parts_shape.append(_with_article(comp, str(rng.choice(COMPARATIVE_ADVERBS[b]))))
+                adv, ph = str(rng.choice(COMPARATIVE_ADVERBS[b])), comp
             else:
-                parts_shape.append(_with_article(word, str(rng.choice(adverbs))))
+                adv, ph = str(rng.choice(adverbs)), word
+            rel = _relative_form(ph, adv) if relative > 0 and rng_rel.random() < relative else None
+            parts_shape.append(rel or _with_article(ph, adv))
             targets[c, k] = sign * lvl
             shape_targets.append((k, sign, lo, hi))
         expr_set = []

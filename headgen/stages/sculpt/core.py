@@ -21,7 +21,7 @@ from headgen.errors import InputError
 FORMAT = "headgen-sculpt-weights"
 RECIPE_VERSION = "5"
 DEFAULT_RECIPE = {"n_captions": 5000, "heads_per_caption": 6, "steps": 5000, "batch": 256, "hidden": 256,
-                  "depth": 3, "lr": 2e-3, "seed": 0, "appearance": True}
+                  "depth": 3, "lr": 2e-3, "seed": 0, "appearance": True, "relative": 0.0}
 TINY_RECIPE = {"n_captions": 240, "heads_per_caption": 4, "steps": 250, "batch": 128, "hidden": 64,
                "depth": 2, "lr": 3e-3, "seed": 0, "appearance": True}
 #: reader output above which an attribute counts as asked for (shape: intensity units; expression: weight)
@@ -122,7 +122,7 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     space = SculptSpace(model)
     t_space = time.perf_counter() - t0
     ds = cap.make_dataset(space, r["n_captions"], r["heads_per_caption"], seed=r["seed"],
-                          appearance=bool(r.get("appearance", False)))
+                          appearance=bool(r.get("appearance", False)), relative=float(r.get("relative", 0.0)))
     names = space.attribute_names() + (list(APPEARANCE_NAMES) if r.get("appearance") else [])
     t_data = time.perf_counter() - t0 - t_space
     log(f"dataset: {len(ds.captions)} captions x {r['heads_per_caption']} heads ({t_data:.1f} s); embedding")
@@ -221,7 +221,8 @@ def _ramp(v: float, lo: float, hi: float) -> float:
     return float(min(max((v - lo) / (hi - lo), 0.0), 1.0))
 
 
-def confidence_weights(intensities: dict[str, float], K: int, names: list[str]) -> dict[str, float]:
+def confidence_weights(intensities: dict[str, float], K: int, names: list[str], other_top: float = 0.0
+                       ) -> dict[str, float]:
     """Weight 0..1 of each attribute the reader found: how much of its sampled change is applied.
 
     Reads are put on one strength scale (shape |intensity| / 1.5, expression weight: 1 = "very/much"). The
@@ -229,9 +230,11 @@ def confidence_weights(intensities: dict[str, float], K: int, names: list[str]) 
     own magnitude (shape |intensity| 0.25 -> 0.45, expression weight 0.1 -> 0.2: reads just above the
     mention threshold are often side readings of a neighbouring attribute, "much smaller eyes" also reads
     forehead height +0.25) and its ratio to the strongest read (0.25 -> 0.55: "a much longer nose" also reads
-    nose width -0.48 next to nose length +1.75)."""
+    nose width -0.48 next to nose length +1.75). other_top: the strongest read of attributes not weighted
+    here (appearance, same scale), so a side reading of an appearance prompt ("much lighter colouring" also
+    reads head size -0.29) is not the strongest by default."""
     strength = {n: (abs(v) / 1.5 if names.index(n) < K else v) for n, v in intensities.items()}
-    top = max(strength.values(), default=0.0)
+    top = max(max(strength.values(), default=0.0), float(other_top))
     out = {}
     for n, v in intensities.items():
         st = strength[n]
@@ -354,7 +357,9 @@ class Sculptor:
         z = sample(self.den, cond, n_samples, seed, guidance=guidance, steps=steps,
                    known=known, free=free, strength=strength)
         geom = {n: u.intensities[n] for n in free_names}
-        weights = confidence_weights(geom, self.space.K, self.names)
+        app_top = max([abs(v) / 1.5 if self._app_kind.get(n) == "signed" else v
+                       for n, v in u.intensities.items() if n in self.appearance_names], default=0.0)
+        weights = confidence_weights(geom, self.space.K, self.names, other_top=app_top)
         shapes, exprs, infos = self._write(shape0[0], expression0[0], known, z, geom, weights,
                                            edit=not fresh, max_outside_mm=max_outside_mm)
         return SculptResult(shapes.numpy(), exprs.numpy(), u, free_names, time.perf_counter() - t0,
