@@ -71,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                 exc = importlib.import_module(modname)
             except ImportError:
                 continue
-            if isinstance(e, exc.ClickException):
+            click_error, abort = getattr(exc, "ClickException", None), getattr(exc, "Abort", None)
+            if click_error is not None and isinstance(e, click_error):
                 e.show()
                 return e.exit_code
-            if isinstance(e, exc.Abort):
+            if abort is not None and isinstance(e, abort):   # typer's vendored click has no Abort
                 return 1
         raise
     return 0

@@ -1,0 +1,38 @@
+"""headgen.cli.main: user errors become one line + exit code; a bug in a command surfaces as itself."""
+import pytest
+import typer
+
+import headgen.cli as cli
+from headgen.errors import InputError
+
+
+def _app(exc):
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.command()
+    def boom():
+        raise exc
+
+    @app.command()
+    def other():
+        pass
+    return app
+
+
+def test_input_error_is_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "app", _app(InputError("clip.mp4: no face found")))
+    assert cli.main(["boom"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["headgen: error: clip.mp4: no face found"]
+
+
+def test_unexpected_error_is_not_masked(monkeypatch):
+    # before: the usage-error handler itself failed with AttributeError (typer's vendored click has no Abort)
+    monkeypatch.setattr(cli, "app", _app(RuntimeError("a bug")))
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["boom"])
+
+
+def test_usage_error_exit_code(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "app", _app(RuntimeError("unused")))
+    assert cli.main(["boom", "--no-such-option"]) == 2
