@@ -157,15 +157,9 @@ def _bench_avatars(max_clips: int = 4) -> list[tuple[str, object]]:
     """A synthetic avatar of known colours (skin (0.85, 0.65, 0.55), dark-brown hair) and, when present, the
     GRID avatars trained by ``bench/avatar.py --no-refine`` (bench/cache/avatar/<clip>/video_600_norefine,
     not shipped)."""
-    from headgen.avatar import build_avatar, load_avatar, load_avatar_model, rgb_to_sh0
-    from headgen.avatar.appearance import appearance_regions
-    m = load_avatar_model("ict", mediapipe=True)
-    av = build_avatar(m, shape=torch.zeros(m.n_shape))
-    reg = appearance_regions(av, m)
-    col = torch.full((av.n, 3), 0.5)
-    col[reg["skin"]] = torch.tensor([0.85, 0.65, 0.55])
-    col[reg["hair"]] = torch.tensor([0.2, 0.13, 0.08])
-    av.sh[:, 0] = rgb_to_sh0(col)
+    from headgen.avatar import load_avatar
+    from headgen.testing.avatars import painted_avatar
+    _, av, _ = painted_avatar(zero_shape=True)
     out = [("synthetic", av)]
     for d in sorted((ROOT / "bench/cache/avatar").glob("*/video_600_norefine"))[:max_clips]:
         if (d / "avatar_rig.npz").is_file():

@@ -23,15 +23,8 @@ def test_lab_reference_values_and_round_trip():
 def painted():
     """An ICT avatar with known colours: skin (0.85, 0.65, 0.55), hair dark brown (0.2, 0.13, 0.08), the rest
     (eyes, mouth) blue."""
-    from headgen.avatar import build_avatar, load_avatar_model, rgb_to_sh0
-    m = load_avatar_model("ict", mediapipe=True)
-    av = build_avatar(m)
-    reg = appearance_regions(av, m)
-    col = torch.tensor([0.1, 0.2, 0.9]).repeat(av.n, 1)
-    col[reg["skin"]] = torch.tensor([0.85, 0.65, 0.55])
-    col[reg["hair"]] = torch.tensor([0.2, 0.13, 0.08])
-    av.sh[:, 0] = rgb_to_sh0(col)
-    return m, av, reg
+    from headgen.testing.avatars import painted_avatar
+    return painted_avatar(rest_rgb=(0.1, 0.2, 0.9))
 
 
 def test_regions_are_plausible(painted):

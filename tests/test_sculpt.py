@@ -258,17 +258,12 @@ def test_avatar_appearance_prompt_recolours_the_gaussians(tiny, tmp_path, monkey
     """The stage's appearance path: what the reader asks (here fixed, the tiny reader is not trained enough to
     rely on) recolours skin and hair, is measured before/after in sculpt.json, and the avatar stays rigged."""
     from headgen.artifacts.sculpt import read_sculpt
-    from headgen.avatar import build_avatar, load_avatar, load_avatar_model, rgb_to_sh0, save_avatar
-    from headgen.avatar.appearance import HAIR_COLOURS, appearance_regions, measure_appearance
+    from headgen.avatar import load_avatar, save_avatar
+    from headgen.avatar.appearance import HAIR_COLOURS, measure_appearance
     from headgen.stages.sculpt.core import Sculptor
     from headgen.stages.sculpt.run import run_sculpt
-    m = load_avatar_model("ict", mediapipe=True)
-    av = build_avatar(m, shape=torch.zeros(m.n_shape))
-    reg = appearance_regions(av, m)
-    col = torch.full((av.n, 3), 0.5)
-    col[reg["skin"]] = torch.tensor([0.85, 0.65, 0.55])
-    col[reg["hair"]] = torch.tensor([0.2, 0.13, 0.08])
-    av.sh[:, 0] = rgb_to_sh0(col)
+    from headgen.testing.avatars import painted_avatar
+    m, av, reg = painted_avatar(zero_shape=True)
     save_avatar(tmp_path / "av", av)
     monkeypatch.setattr(Sculptor, "appearance_changes", lambda self, u: {"blond hair": 1.0, "skin lightness": -1.0})
     res = run_sculpt("blond hair and darker skin", tmp_path / "o", avatar=tmp_path / "av", weights=tiny.path,
