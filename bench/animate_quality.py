@@ -257,9 +257,14 @@ def write_report(path: Path, rows, loo):
         wm = sum(r["model_lve"] < r["default_lve"] for r in loo)
         L += ["", f"Style beats the default's LVE on {ws}/{len(loo)} held-out clips; the trained model on {wm}/{len(loo)}."]
     L += ["", NOTES]
+    save_markdown(path, L)
+
+
+def save_markdown(path: Path, lines: list[str]) -> None:
+    """Write the markdown ``lines`` to ``path`` (folders made) and print them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(L) + "\n")
-    print("\n".join(L))
+    path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -239,9 +239,8 @@ def write_report(path: Path, rows):
             f"{r['clips'][i]['notext_r']:.3f} / {r['clips'][i]['text_r']:.3f} / {r['clips'][i]['text_lve']:.2f} / "
             f"{r['clips'][i]['speech_r']:.2f}" for r in rows) + " |")
     L += ["", CONCLUSION]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(L) + "\n")
-    print("\n".join(L))
+    from animate_quality import save_markdown
+    save_markdown(path, L)
 
 
 if __name__ == "__main__":
