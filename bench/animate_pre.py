@@ -90,17 +90,12 @@ def main():
     args = ap.parse_args()
 
     import torch
-    from animate_quality import ensure_fit, phones_cached
-    from headgen.artifacts.fit import read_fit
-    from headgen.assets import sample_videos
-    from headgen.audio.labels import grid_transcript
-    from headgen.io.audio import read_audio
+    from animate_quality import grid_clip_data
     from headgen.models import load_head_model
     from headgen.models.arkit import arkit_to_model_matrix
     from headgen.stages.animate.evaluate import lip_vertex_ids
-    from headgen.stages.animate.prosody import speech_level
     from headgen.stages.animate.speech import frame_prosody
-    from headgen.stages.animate.style import observation, rest_expression
+    from headgen.stages.animate.style import observation
     from headgen.stages.animate.visemes import MOUTH_COLUMNS, VISEMES
 
     torch.set_num_threads(2)
@@ -109,17 +104,7 @@ def main():
     lips = lip_vertex_ids(model)
     jaw_ict = model.expression_names.index("jawOpen")
     cols = list(MOUTH_COLUMNS)
-    clips = [Path(p) for p in sample_videos() if Path(p).suffix == ".mpg"]
-    data = {}
-    for clip in clips:
-        fit = read_fit(ensure_fit(clip))
-        x, sr = read_audio(clip, 16000)
-        pr = frame_prosody(x, sr, fit.fps, fit.n_frames)
-        d = {"fit": fit, "pr": pr, "T": fit.n_frames, "fps": fit.fps,
-             "rest": rest_expression(np.asarray(fit.expression, np.float64), speech_level(pr["energy_db"]))}
-        for cond, text in (("notext", None), ("text", grid_transcript(clip.name))):
-            d[cond] = phones_cached(clip, x, sr, text)[0]
-        data[clip.stem] = d
+    data = grid_clip_data()
     obs = {n: observation(d["fit"], d["text"], d["pr"]["energy_db"], d["fps"], f1_hz=d["pr"]["f1_hz"])
            for n, d in data.items()}
 

@@ -260,6 +260,31 @@ def write_report(path: Path, rows, loo):
     save_markdown(path, L)
 
 
+def grid_clip_data() -> dict:
+    """The 8 GRID clips' reference data, stem -> dict: ``fit`` (FitArtifact of the fit stage, cached), ``pr``
+    (frame_prosody: energy_db, f0_hz, voiced, f1_hz, each (T,)), ``T``, ``fps``, ``rest`` (E,) resting
+    expression (median over the quiet frames), ``notext`` / ``text`` the phone Segments without / with the
+    GRID transcript (cached)."""
+    from headgen.artifacts.fit import read_fit
+    from headgen.assets import sample_videos
+    from headgen.audio.labels import grid_transcript
+    from headgen.io.audio import read_audio
+    from headgen.stages.animate.prosody import speech_level
+    from headgen.stages.animate.speech import frame_prosody
+    from headgen.stages.animate.style import rest_expression
+    data = {}
+    for clip in (Path(p) for p in sample_videos() if Path(p).suffix == ".mpg"):
+        fit = read_fit(ensure_fit(clip))
+        x, sr = read_audio(clip, 16000)
+        pr = frame_prosody(x, sr, fit.fps, fit.n_frames)
+        d = {"fit": fit, "pr": pr, "T": fit.n_frames, "fps": fit.fps,
+             "rest": rest_expression(np.asarray(fit.expression, np.float64), speech_level(pr["energy_db"]))}
+        for cond, text in (("notext", None), ("text", grid_transcript(clip.name))):
+            d[cond] = phones_cached(clip, x, sr, text)[0]
+        data[clip.stem] = d
+    return data
+
+
 def save_markdown(path: Path, lines: list[str]) -> None:
     """Write the markdown ``lines`` to ``path`` (folders made) and print them."""
     path.parent.mkdir(parents=True, exist_ok=True)

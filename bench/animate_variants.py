@@ -60,35 +60,21 @@ def main():
     args = ap.parse_args()
 
     import torch
-    from animate_quality import ensure_fit, phones_cached
-    from headgen.artifacts.fit import read_fit
-    from headgen.assets import sample_videos
-    from headgen.audio.labels import grid_transcript
-    from headgen.io.audio import read_audio
+    from animate_quality import grid_clip_data
     from headgen.models import load_head_model
     from headgen.models.arkit import arkit_to_model_matrix
     from headgen.stages.animate.evaluate import lip_vertex_ids
-    from headgen.stages.animate.prosody import speech_level
-    from headgen.stages.animate.speech import frame_prosody
-    from headgen.stages.animate.style import observation, rest_expression
+    from headgen.stages.animate.style import observation
     from headgen.stages.animate.visemes import MOUTH_COLUMNS
 
     torch.set_num_threads(2)
     model = load_head_model("ict", parts="face")
     ctx = {"model": model, "M": arkit_to_model_matrix(model.expression_names), "lips": lip_vertex_ids(model),
            "jaw_ict": model.expression_names.index("jawOpen"), "cols": list(MOUTH_COLUMNS)}
-    data = {}
-    for clip in (Path(p) for p in sample_videos() if Path(p).suffix == ".mpg"):
-        fit = read_fit(ensure_fit(clip))
-        x, sr = read_audio(clip, 16000)
-        pr = frame_prosody(x, sr, fit.fps, fit.n_frames)
-        d = {"fit": fit, "pr": pr, "T": fit.n_frames, "fps": fit.fps,
-             "rest": rest_expression(np.asarray(fit.expression, np.float64), speech_level(pr["energy_db"]))}
-        for cond, text in (("notext", None), ("text", grid_transcript(clip.name))):
-            d[cond] = phones_cached(clip, x, sr, text)[0]
-        d["obs"] = observation(fit, d["text"], pr["energy_db"], fit.fps)
-        d["f1"] = pr["f1_hz"]
-        data[clip.stem] = d
+    data = grid_clip_data()
+    for d in data.values():
+        d["obs"] = observation(d["fit"], d["text"], d["pr"]["energy_db"], d["fps"])
+        d["f1"] = d["pr"]["f1_hz"]
     rows = []
     for name, v in VARIANTS.items():
         if args.only and name not in args.only:
