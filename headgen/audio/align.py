@@ -308,18 +308,14 @@ def _ensure_words(dec, words: list[str], prons: dict[str, list[str]] | None = No
     return used
 
 
-def _ps_align_16k(x: np.ndarray, words: list[str], prons: dict[str, list[str]] | None = None,
-                  offset: float = 0.0):
-    """Forced alignment of 16 kHz samples with the given word list -> (words, phones) Segments
-    shifted by ``offset`` seconds, or None when pocketsphinx cannot align."""
-    if not words or x.size < int(0.1 * SR):
-        return None
-    pcm = _pcm16(x)
+def _word_pass(pcm: bytes, words: list[str], prons: dict[str, list[str]] | None, then):
+    """pocketsphinx's word-level alignment pass over ``pcm`` (16 kHz int16) with ``words``, then ``then(dec)``
+    on the decoder that holds it (under the decoder lock) -> its result, or None when the words get no
+    pronunciation or pocketsphinx cannot align. pocketsphinx 5.1 sometimes fails to end an alignment utterance
+    that is shorter than the one before it ("Failed to stop utterance processing"): the whole attempt is then
+    repeated once on a reinitialised decoder."""
     with _lock:
         dec = _align_decoder()
-        al = None
-        # pocketsphinx 5.1 sometimes fails to end an alignment utterance that is shorter than the one
-        # before it ("Failed to stop utterance processing"); a reinitialised decoder then aligns it.
         for attempt in range(2):
             if attempt:
                 dec.reinit()
@@ -333,53 +329,47 @@ def _ps_align_16k(x: np.ndarray, words: list[str], prons: dict[str, list[str]] |
                 dec.end_utt()
                 if dec.hyp() is None:
                     return None
-                dec.set_alignment()
-                dec.start_utt()
-                dec.process_raw(pcm, full_utt=True)
-                dec.end_utt()
-                al = dec.get_alignment()
-                break
+                return then(dec)
             except RuntimeError:
-                al = None
-        if al is None:
-            return None
+                continue
+    return None
+
+
+def _ps_align_16k(x: np.ndarray, words: list[str], prons: dict[str, list[str]] | None = None,
+                  offset: float = 0.0):
+    """Forced alignment of 16 kHz samples with the given word list -> (words, phones) Segments
+    shifted by ``offset`` seconds, or None when pocketsphinx cannot align."""
+    if not words or x.size < int(0.1 * SR):
+        return None
+    pcm = _pcm16(x)
+    end = offset + x.size / SR
+
+    def t(frame):  # frame index -> seconds, calibrated, inside this chunk
+        return min(max(offset + frame * FRAME_S + ALIGN_OFFSET_S, offset), end) if frame > 0 else offset
+
+    def phone_pass(dec):
+        dec.set_alignment()
+        dec.start_utt()
+        dec.process_raw(pcm, full_utt=True)
+        dec.end_utt()
         wsegs, psegs = [], []
-        end = offset + x.size / SR
-
-        def t(frame):  # frame index -> seconds, calibrated, inside this chunk
-            return min(max(offset + frame * FRAME_S + ALIGN_OFFSET_S, offset), end) if frame > 0 else offset
-
-        for w in al:
+        for w in dec.get_alignment():
             name = re.sub(r"\(\d+\)$", "", w.name)
             t0, t1 = t(w.start), t(w.start + w.duration)
             if name not in ("<s>", "</s>", "<sil>") and not name.startswith("+"):
                 wsegs.append(Segment(t0, t1, name))
             for p in w:
                 psegs.append(Segment(t(p.start), t(p.start + p.duration), normalize_phone(p.name)))
-    return wsegs, psegs
+        return wsegs, psegs
+
+    return _word_pass(pcm, words, prons, phone_pass)
 
 
 def _ps_word_frames(x: np.ndarray, words: list[str]) -> list[tuple[float, float]] | None:
     """First (word-level) alignment pass only -> (start, end) seconds of each of ``words`` (all must be
     in the decoder's dictionary already), or None."""
-    pcm = _pcm16(x)
-    with _lock:
-        dec = _align_decoder()
-        for attempt in range(2):
-            if attempt:
-                dec.reinit()
-                _ensure_words(dec, words)
-            try:
-                dec.set_align_text(" ".join(words))
-                dec.start_utt()
-                dec.process_raw(pcm, full_utt=True)
-                dec.end_utt()
-                if dec.hyp() is None:
-                    return None
-                segs = [(re.sub(r"\(\d+\)$", "", sg.word), sg.start_frame, sg.end_frame) for sg in dec.seg()]
-                break
-            except RuntimeError:
-                segs = None
+    segs = _word_pass(_pcm16(x), words, None, lambda dec: [(re.sub(r"\(\d+\)$", "", sg.word), sg.start_frame,
+                                                             sg.end_frame) for sg in dec.seg()])
     if segs is None:
         return None
     out = [(a * FRAME_S, (b + 1) * FRAME_S) for w, a, b in segs if w not in ("<s>", "</s>", "<sil>")
