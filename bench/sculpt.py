@@ -72,46 +72,84 @@ def encoders_table() -> list[str]:
     return lines
 
 
-def quality(sc) -> tuple[list[str], dict]:
+def quality(sc, paraphrases_only: bool = False) -> tuple[list[str], dict]:
     from headgen.stages.sculpt.evaluate import base_heads, evaluate_edit, prompts_for
     rows = prompts_for(sc.space)
+    if paraphrases_only:
+        rows = [r for r in rows if r["style"].startswith("paraphrase")]
     bases = base_heads(3)
     res = {}
     for r in rows:
         ev = [evaluate_edit(sc, r["prompt"], r["attribute"], r["sign"], s, e, seed=0) for s, e in bases]
         res[(r["attribute"], r["sign"], r["style"])] = (r, ev)
-    lines = ["| attribute | dir | slightly: asked (std / w) | much / very: asked | paraphrase: prompt -> asked | worst other (% range, any style) | outside RMS mm (max) | understood (much/very) |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| attribute | dir | slightly: asked (std / w) | much / very: asked | paraphrase A: prompt -> asked | paraphrases B: prompt -> asked | worst other (% range, any style) | outside RMS mm (max) | understood (much/very) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     summary = {"n": 0, "dir_ok": 0, "much_gt_slight": 0, "other_lt10": 0, "outside_lt1": 0, "para_n": 0, "para_ok": 0,
-               "n_attr": 0}
+               "n_attr": 0, "b_n": 0, "b_ok": 0, "b_pair_ok": 0, "b_pairs": 0, "para_other_lt10": 0, "para_edits": 0}
     keys = sorted({(k[0], k[1]) for k in res}, key=lambda k: (k[0] not in _shape_names(), k[0], -k[1]))
     for att, sign in keys:
         sl = res.get((att, sign, "slightly"))
         mu = res.get((att, sign, "much"))
         pa = res.get((att, sign, "paraphrase"))
-        if sl is None or mu is None:
-            continue
-        a_sl = np.mean([e["asked"] for e in sl[1]])
-        a_mu = np.mean([e["asked"] for e in mu[1]])
-        allev = sl[1] + mu[1]
-        worst = max(allev, key=lambda e: e["other_max_pct"])
-        out_max = max(e["outside_rms_mm"] for e in allev)
-        summary["n_attr"] += 1
-        summary["n"] += len(allev)
-        summary["dir_ok"] += sum(e["asked"] > 0 for e in allev)
-        summary["much_gt_slight"] += int(a_mu > a_sl)
-        summary["other_lt10"] += sum(e["other_max_pct"] < 10 for e in allev)
-        summary["outside_lt1"] += sum(e["outside_rms_mm"] < 1 for e in allev)
+        pbs = [res[(att, sign, f"paraphrase B{i}")] for i in (1, 2) if (att, sign, f"paraphrase B{i}") in res]
+        allev = (sl[1] + mu[1]) if sl is not None and mu is not None else []
+        a_sl = np.mean([e["asked"] for e in sl[1]]) if sl else float("nan")
+        a_mu = np.mean([e["asked"] for e in mu[1]]) if mu else float("nan")
+        if allev:
+            summary["n_attr"] += 1
+            summary["n"] += len(allev)
+            summary["dir_ok"] += sum(e["asked"] > 0 for e in allev)
+            summary["much_gt_slight"] += int(a_mu > a_sl)
+            summary["other_lt10"] += sum(e["other_max_pct"] < 10 for e in allev)
+            summary["outside_lt1"] += sum(e["outside_rms_mm"] < 1 for e in allev)
         para = "-"
         if pa is not None:
             a_pa = np.mean([e["asked"] for e in pa[1]])
             summary["para_n"] += 1
             summary["para_ok"] += int(a_pa > 0.25)
             para = f"\"{pa[0]['prompt']}\" -> {a_pa:+.2f}"
-        und = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(mu[1][0]["understood"].items(), key=lambda kv: -abs(kv[1]))[:3])
-        lines.append(f"| {att} | {'+' if sign > 0 else '-'} | {a_sl:+.2f} | {a_mu:+.2f} | {para} | "
-                     f"{worst['other_max_pct']:.1f} ({worst['other_max_attr']}) | {out_max:.2f} | {und or mu[1][0].get('error', '')[:60]} |")
+        pb = []
+        for r, ev in pbs:
+            a_pb = np.mean([e["asked"] for e in ev])
+            summary["b_n"] += 1
+            summary["b_ok"] += int(a_pb > 0.25)
+            pb.append(f"\"{r['prompt']}\" -> {a_pb:+.2f}")
+        if pbs:
+            summary["b_pairs"] += 1
+            summary["b_pair_ok"] += int(any(np.mean([e["asked"] for e in ev]) > 0.25 for _, ev in pbs))
+        for x in ([pa] if pa else []) + pbs:
+            summary["para_edits"] += len(x[1])
+            summary["para_other_lt10"] += sum(e["other_max_pct"] < 10 for e in x[1])
+        show = mu or pa or pbs[0]
+        worst = max(allev or show[1], key=lambda e: e["other_max_pct"])
+        out_max = max(e["outside_rms_mm"] for e in (allev or show[1]))
+        und = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(show[1][0]["understood"].items(), key=lambda kv: -abs(kv[1]))[:3])
+        lines.append(f"| {att} | {'+' if sign > 0 else '-'} | {a_sl:+.2f} | {a_mu:+.2f} | {para} | {'; '.join(pb) or '-'} | "
+                     f"{worst['other_max_pct']:.1f} ({worst['other_max_attr']}) | {out_max:.2f} | {und or (show[1][0].get('error') or '')[:60]} |")
     return lines, summary
+
+
+def overlap_report(sc) -> tuple[list[str], dict]:
+    """Held-out check: no paraphrase (set A or B) may appear word-for-word in the weights' training captions;
+    word 2/3-gram overlap of each set with the captions."""
+    from headgen.stages.sculpt.core import training_captions
+    from headgen.stages.sculpt.evaluate import PARAPHRASES_B, caption_overlap, paraphrase_set_a
+    ds = training_captions(sc.space, sc.blob["recipe"])
+    caps = sorted(set(ds.captions))
+    sets = {"A": list(paraphrase_set_a().values()), "B": [p for ps in PARAPHRASES_B.values() for p in ps]}
+    lines = [f"Training captions regenerated from the weights' recipe: {len(caps)} unique.", "",
+             "| set | paraphrases | verbatim in a caption | word 2-grams found in captions | word 3-grams found in captions |",
+             "|---|---|---|---|---|"]
+    out = {}
+    for name, ps in sets.items():
+        o = caption_overlap(caps, ps)
+        out[name] = o
+        lines.append(f"| {name} | {len(ps)} | {len(o['verbatim'])}{' (' + ', '.join(o['verbatim']) + ')' if o['verbatim'] else ''} | "
+                     f"{100 * o['ngram'][2]:.0f} % | {100 * o['ngram'][3]:.0f} % |")
+    longest = sorted(((p, l) for o in out.values() for p, l in o["longest"]), key=lambda pl: -len(pl[1].split()))[:8]
+    lines += ["", "Longest word n-grams the paraphrases share with the captions: "
+              + "; ".join(f"\"{p}\" ~ \"{l}\"" for p, l in longest)]
+    return lines, out
 
 
 def _shape_names():
@@ -167,9 +205,11 @@ def _bench_avatars(max_clips: int = 4) -> list[tuple[str, object]]:
     return out
 
 
-def appearance_table(sc) -> tuple[list[str], dict]:
+def appearance_table(sc, paraphrases_only: bool = False) -> tuple[list[str], dict]:
     """Appearance prompts on avatars: asked change (L* for lightness, towards the named colour in delta E for
-    hair colours), other appearance measurements (% of range), identity change the prompt caused (vertex RMS)."""
+    hair colours), other appearance measurements (% of range), identity change the prompt caused (vertex RMS).
+    Styles: slightly / much / plain (training wording), paraphrase (set A), paraphrase B1/B2 (set B)."""
+    from headgen.stages.sculpt.evaluate import PARAPHRASES_B
     from headgen.avatar.appearance import (APPEARANCE_ATTRIBUTES, HAIR_COLOURS, appearance_regions,
                                            edit_appearance, measure_appearance)
     from headgen.stages.sculpt.captions import comparative
@@ -186,9 +226,15 @@ def appearance_table(sc) -> tuple[list[str], dict]:
                          (a, sign, "paraphrase", para)]
         else:
             rows += [(a, 1, "plain", a.more[0]), (a, 1, "paraphrase", a.paraphrase_more)]
+    rows = [rw for rw in rows if rw[2] != "paraphrase" or rw[3]]
+    rows += [(a, sign, f"paraphrase B{i + 1}", p) for a in APPEARANCE_ATTRIBUTES for sign in (1, -1)
+             for i, p in enumerate(PARAPHRASES_B.get((a.name, sign), ()))]
+    if paraphrases_only:
+        rows = [rw for rw in rows if rw[2].startswith("paraphrase")]
     lines = ["| attribute | dir | style | prompt | avatars: asked change (mean) | direction ok | worst other (% range) | identity change mm (max) | understood |",
              "|---|---|---|---|---|---|---|---|---|"]
-    summ = {"n": 0, "dir": 0, "other": 0, "geom": 0, "para_n": 0, "para_ok": 0, "pairs": 0, "much_gt": 0}
+    summ = {"n": 0, "dir": 0, "other": 0, "geom": 0, "para_n": 0, "para_ok": 0, "pairs": 0, "much_gt": 0,
+            "b_n": 0, "b_ok": 0, "para_geom": 0, "para_edits": 0}
     asked_of = {}
     sp = sc.space
     for a, sign, style, prompt in rows:
@@ -225,9 +271,12 @@ def appearance_table(sc) -> tuple[list[str], dict]:
         worst = max(oth, key=lambda kv: kv[1])
         mean = float(np.mean(ch))
         asked_of[(a.name, sign, style)] = mean
-        if style == "paraphrase":
-            summ["para_n"] += 1
-            summ["para_ok"] += int(ok == len(avatars))
+        if style.startswith("paraphrase"):
+            k = "para" if style == "paraphrase" else "b"
+            summ[f"{k}_n"] += 1
+            summ[f"{k}_ok"] += int(ok == len(avatars))
+            summ["para_edits"] += len(avatars)
+            summ["para_geom"] += sum(g < 1.0 for g in geo)
         else:
             summ["n"] += len(avatars)
             summ["dir"] += ok
@@ -238,7 +287,7 @@ def appearance_table(sc) -> tuple[list[str], dict]:
         lines.append(f"| {a.name} | {'+' if sign > 0 else '-'} | {style} | \"{prompt}\" | {mean:+.1f} {unit} | "
                      f"{ok}/{len(avatars)} | {worst[1]:.1f} ({worst[0]}) | {max(geo):.2f} | {u} |")
     for a in APPEARANCE_ATTRIBUTES:
-        if a.kind == "signed":
+        if a.kind == "signed" and (a.name, 1, "much") in asked_of:
             for sign in (1, -1):
                 summ["pairs"] += 1
                 summ["much_gt"] += int(asked_of[(a.name, sign, "much")] > asked_of[(a.name, sign, "slightly")])
@@ -315,6 +364,8 @@ def main() -> None:
     ap.add_argument("--encoders", action="store_true")
     ap.add_argument("--sds", action="store_true")
     ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--paraphrases-only", action="store_true",
+                    help="quality and appearance tables on the held-out paraphrases only (sets A and B), no sheet/seeds/speed")
     ap.add_argument("--out", default=str(ROOT / "bench/results/sculpt_cpu.md"))
     a = ap.parse_args()
     from headgen.stages.sculpt.core import Sculptor, default_weights_path, load_model_for_sculpt, torch_threads, train_sculpt
@@ -337,9 +388,15 @@ def main() -> None:
     sc = Sculptor(path, model=model)
     ts = sc.blob["train_stats"]
     md += [f"Weights: {path.name}, recipe {sc.blob['recipe']}, training loop {ts['seconds']:.0f} s.", ""]
+    ol, ov = overlap_report(sc)
+    md += ["## Held-out check: paraphrases vs training captions", ""] + ol + [""]
+    if any(o["verbatim"] for o in ov.values()):
+        md += ["**FAILED: a held-out paraphrase appears word-for-word in the training captions; its scores are not "
+               "held-out scores.**", ""]
     if not a.no_quality:
+        po = a.paraphrases_only
         with torch_threads(1):
-            lines, s = quality(sc)
+            lines, s = quality(sc, po)
         md += ["## Quality: asked attribute x measured change", "",
                "Edits of 3 base heads (mean + 2 prior draws), seed 0; 'asked' = change of the asked attribute in "
                "prior std (shape) or weight (expression), > 0 = asked direction, mean over the 3 heads; worst other = "
@@ -348,9 +405,11 @@ def main() -> None:
                "", f"Summary: {s['dir_ok']}/{s['n']} training-style edits in the asked direction; 'much/very' > 'slightly' "
                f"for {s['much_gt_slight']}/{s['n_attr']} attribute-directions; other attributes < 10 % in "
                f"{s['other_lt10']}/{s['n']}; outside RMS < 1 mm in {s['outside_lt1']}/{s['n']}; paraphrases moving "
-               f"the asked attribute by > 0.25: {s['para_ok']}/{s['para_n']}.", ""]
+               f"the asked attribute by > 0.25: set A {s['para_ok']}/{s['para_n']} attribute-directions, set B "
+               f"{s['b_ok']}/{s['b_n']} prompts ({s['b_pair_ok']}/{s['b_pairs']} attribute-directions with at least one of "
+               f"its two); paraphrase edits with other attributes < 10 %: {s['para_other_lt10']}/{s['para_edits']}.", ""]
         with torch_threads(1):
-            al, asum = appearance_table(sc)
+            al, asum = appearance_table(sc, po)
         md += ["## Appearance attributes on avatars", "",
                f"Avatars: {', '.join(asum['avatars'])} (synthetic: skin sRGB (0.85, 0.65, 0.55), dark-brown hair; "
                "GRID: the default avatars of bench/avatar.py --no-refine when its cache is present). The prompt is "
@@ -363,7 +422,9 @@ def main() -> None:
                "", f"Summary: direction ok {asum['dir']}/{asum['n']} training-style edits; 'much' > 'slightly' for "
                f"{asum['much_gt']}/{asum['pairs']} lightness attribute-directions; other appearance < 10 % in "
                f"{asum['other']}/{asum['n']}; identity change < 1 mm in {asum['geom']}/{asum['n']}; paraphrases in the "
-               f"asked direction on every avatar: {asum['para_ok']}/{asum['para_n']}.", ""]
+               f"asked direction on every avatar: set A {asum['para_ok']}/{asum['para_n']}, set B "
+               f"{asum['b_ok']}/{asum['b_n']}; paraphrase identity change < 1 mm in {asum['para_geom']}/{asum['para_edits']}.", ""]
+    if not a.no_quality and not a.paraphrases_only:
         with torch_threads(1):
             md += [appearance_sheet(sc, Path(a.out).with_name("sculpt_appearance.png")), ""]
         md += ["## Seeds", ""] + seeds_check(sc) + [""]

@@ -108,6 +108,16 @@ def train_sculpt(out_path, *, model=None, recipe: dict | None = None, encoder: s
         return _train_sculpt(out_path, model=model, recipe=recipe, encoder=encoder or DEFAULT_ENCODER, log=log)
 
 
+def training_captions(space, recipe: dict | None = None):
+    """The caption dataset (``captions.Dataset``) of a recipe (keys of DEFAULT_RECIPE; missing keys take the
+    default) - what :func:`train_sculpt` trains on and what the held-out checks compare the paraphrases with
+    (the captions share a random stream with the heads, so they depend on every recipe key)."""
+    from headgen.stages.sculpt import captions as cap
+    r = dict(DEFAULT_RECIPE, **(recipe or {}))
+    return cap.make_dataset(space, r["n_captions"], r["heads_per_caption"], seed=r["seed"],
+                            appearance=bool(r.get("appearance", False)), relative=float(r.get("relative", 0.0)))
+
+
 def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     from headgen.avatar.appearance import APPEARANCE_NAMES
     from headgen.io.atomic import atomic_path
@@ -121,8 +131,7 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     t0 = time.perf_counter()
     space = SculptSpace(model)
     t_space = time.perf_counter() - t0
-    ds = cap.make_dataset(space, r["n_captions"], r["heads_per_caption"], seed=r["seed"],
-                          appearance=bool(r.get("appearance", False)), relative=float(r.get("relative", 0.0)))
+    ds = training_captions(space, r)
     names = space.attribute_names() + (list(APPEARANCE_NAMES) if r.get("appearance") else [])
     t_data = time.perf_counter() - t0 - t_space
     log(f"dataset: {len(ds.captions)} captions x {r['heads_per_caption']} heads ({t_data:.1f} s); embedding")

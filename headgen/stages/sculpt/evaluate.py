@@ -9,6 +9,12 @@ used by the captioner) are applied to base heads; measured per edit:
 * ``other_max_pct``: the largest change of any other attribute, in % of its range (4 prior std; 1 for
   weights) - target < 10 %;
 * ``outside_rms_mm``: RMS displacement of the vertices outside the asked attribute's region - target < 1 mm.
+
+Two held-out paraphrase sets: set A (one per attribute-direction, ``AttributeSpec.paraphrase_*``, the
+expression groups' and appearance attributes' ``paraphrase``) and set B (:data:`PARAPHRASES_B`, two per
+attribute-direction, written later from the attributes' meaning before the caption generator was extended).
+:func:`caption_overlap` checks that none of them appears verbatim in the training captions and reports their
+word n-gram overlap with the captions.
 """
 from __future__ import annotations
 
@@ -18,10 +24,138 @@ import torch
 from headgen.models.attributes import SHAPE_ATTRIBUTES, SHAPE_NAMES
 from headgen.stages.sculpt.captions import _with_article, comparative
 
+#: second held-out paraphrase set (written 2026-12-03 from each attribute's measurement, before the caption
+#: generator was extended; never used by the captioner): (attribute, sign) -> two prompts
+PARAPHRASES_B: dict[tuple[str, int], tuple[str, str]] = {
+    ("face length", 1): ("a horse-like face", "a lengthy visage from hairline to chin"),
+    ("face length", -1): ("a stubby, compressed face", "a face with little height from forehead to chin"),
+    ("face width", 1): ("a very broad-faced person", "an expansive visage from ear to ear"),
+    ("face width", -1): ("a gaunt, narrow-faced look", "a face pinched in at the sides"),
+    ("jaw width", 1): ("a jaw that flares out wide below the ears", "a heavy-set jawline"),
+    ("jaw width", -1): ("a jaw that narrows to a point", "a dainty, slim jawline"),
+    ("chin length", 1): ("a lengthy chin", "a chin that extends far below the mouth"),
+    ("chin length", -1): ("a stubby chin", "very little chin beneath the mouth"),
+    ("chin projection", 1): ("a chin that pokes out", "a pronounced, projecting chin"),
+    ("chin projection", -1): ("a retreating chin", "a chin tucked back behind the lips"),
+    ("cheekbone width", 1): ("cheekbones that stand out sharply", "widely spaced cheekbones"),
+    ("cheekbone width", -1): ("cheekbones set close in", "a narrow span between the cheekbones"),
+    ("nose length", 1): ("a long, drooping nose", "a nose with a lengthy bridge"),
+    ("nose length", -1): ("a button nose", "a nose with a short bridge"),
+    ("nose width", 1): ("a nose with wide-spread nostrils", "a fleshy, broad nose base"),
+    ("nose width", -1): ("a slim nose", "narrow nostrils"),
+    ("nose projection", 1): ("a beak-like nose", "a nose that protrudes a lot"),
+    ("nose projection", -1): ("a flattened nose", "a nose that barely protrudes"),
+    ("eye size", 1): ("enormous eyes", "large, doe-like eyes"),
+    ("eye size", -1): ("beady little eyes", "very small eye openings"),
+    ("eye spacing", 1): ("widely spaced eyes", "eyes positioned far from each other"),
+    ("eye spacing", -1): ("narrowly spaced eyes", "eyes set near each other"),
+    ("mouth width", 1): ("a generously wide mouth", "mouth corners far apart"),
+    ("mouth width", -1): ("a narrow little mouth", "a mouth with its corners close together"),
+    ("lip fullness", 1): ("voluminous lips", "lips with lots of volume"),
+    ("lip fullness", -1): ("razor-thin lips", "lips with hardly any volume"),
+    ("brow height", 1): ("eyebrows set high above the eyes", "lots of space between the brows and the eyelids"),
+    ("brow height", -1): ("heavy, low-hanging brows", "little space between the eyebrows and the eyelids"),
+    ("forehead height", 1): ("a tall, expansive forehead", "a big expanse of forehead above the brows"),
+    ("forehead height", -1): ("a narrow strip of forehead", "a hairline that starts just above the brows"),
+    ("head size", 1): ("a huge head", "a large cranium"),
+    ("head size", -1): ("a tiny head", "a small skull"),
+    ("roundness", 1): ("a soft curved jawline", "a full, circular face"),
+    ("roundness", -1): ("a boxy, angular jawline", "a hard-edged, geometric face"),
+    ("eyes closed", 1): ("eyelids shut", "with both eyes shut"),
+    ("frowning", 1): ("mouth corners pulled downward", "a sorrowful expression"),
+    ("furrowed brows", 1): ("knitted brows", "brows drawn together in concentration"),
+    ("jaw forward", 1): ("lower jaw pushed out", "jaw thrust out in defiance"),
+    ("lips pressed", 1): ("tight-lipped", "lips squeezed together"),
+    ("mouth open", 1): ("mouth hanging open", "lips parted wide"),
+    ("mouth stretched", 1): ("the mouth pulled wide and tense", "lips stretched sideways in fear"),
+    ("puckered lips", 1): ("lips pushed out as if to kiss", "a duck face"),
+    ("puffed cheeks", 1): ("cheeks full of air", "blowing out the cheeks"),
+    ("raised eyebrows", 1): ("brows lifted high", "eyebrows arched upward in surprise"),
+    ("smiling", 1): ("beaming", "a joyful, laughing face"),
+    ("sneering", 1): ("a disdainful curl of the upper lip", "nose scrunched up in disgust"),
+    ("squinting", 1): ("eyes narrowed to slits", "screwing up the eyes"),
+    ("wide eyes", 1): ("a startled, wide-eyed stare", "eyes opened as far as they go"),
+    ("skin lightness", 1): ("very fair-skinned", "an ivory complexion"),
+    ("skin lightness", -1): ("a deep brown complexion", "richly dark skin"),
+    ("hair lightness", 1): ("hair of a pale shade", "light tresses"),
+    ("hair lightness", -1): ("very dark locks", "a deep dark hair colour"),
+    ("lightness", 1): ("an overall paler look", "lighter tones everywhere"),
+    ("lightness", -1): ("deeper, darker tones overall", "a shadowy, dark overall appearance"),
+    ("blond hair", 1): ("flaxen hair", "golden locks"),
+    ("black hair", 1): ("hair black as coal", "ebony hair"),
+    ("brown hair", 1): ("chocolate-coloured locks", "a brunette"),
+    ("red hair", 1): ("copper-coloured hair", "a redhead"),
+    ("grey hair", 1): ("salt-and-pepper hair", "greying hair"),
+    ("white hair", 1): ("pure white locks", "hair white as milk"),
+}
+
+
+def paraphrase_set_a() -> dict[tuple[str, int], str]:
+    """Set A: (attribute, sign) -> the one held-out paraphrase of the attribute libraries (shape attributes
+    both directions, expression groups, appearance attributes)."""
+    from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES
+    from headgen.models.attributes import EXPRESSION_GROUPS
+    out = {}
+    for a in list(SHAPE_ATTRIBUTES) + list(APPEARANCE_ATTRIBUTES):
+        for sign, p in ((1, a.paraphrase_more), (-1, a.paraphrase_less)):
+            if p:
+                out[(a.name, sign)] = p
+    for g, (_, _, _, p) in EXPRESSION_GROUPS.items():
+        if p:
+            out[(g, 1)] = p
+    return out
+
+
+def held_out_paraphrases() -> tuple[str, ...]:
+    """Every held-out paraphrase (sets A and B): the rich caption wording is kept free of them."""
+    return tuple(paraphrase_set_a().values()) + tuple(p for ps in PARAPHRASES_B.values() for p in ps)
+
+
+def _norm_words(text: str) -> list[str]:
+    import re
+    return re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower())
+
+
+def caption_overlap(captions, paraphrases, ns=(2, 3)) -> dict:
+    """Held-out check of paraphrases against training captions.
+
+    captions: iterable of str; paraphrases: list of str. -> {"verbatim": [paraphrases contained word-for-word
+    in some caption (must be empty)], "ngram": {n: mean over paraphrases of the share of their word n-grams
+    that occur in any caption}, "longest": [(paraphrase, longest word n-gram it shares with the captions)]}.
+    Words are lower-cased alphanumeric tokens (hyphenated words kept whole)."""
+    grams: dict[int, set] = {n: set() for n in set(ns) | {1}}
+    texts = []
+    for c in captions:
+        w = _norm_words(c)
+        texts.append(" " + " ".join(w) + " ")
+        for n in grams:
+            grams[n].update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+    corpus = "\n".join(texts)
+    verbatim, share, longest = [], {n: [] for n in ns}, []
+    for p in paraphrases:
+        w = _norm_words(p)
+        if " " + " ".join(w) + " " in corpus:
+            verbatim.append(p)
+        for n in ns:
+            g = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+            if g:
+                share[n].append(np.mean([x in grams[n] for x in g]))
+        best = ""
+        for n in range(len(w), 0, -1):
+            hit = [" ".join(w[i:i + n]) for i in range(len(w) - n + 1)
+                   if n in grams and tuple(w[i:i + n]) in grams[n]
+                   or n not in grams and " " + " ".join(w[i:i + n]) + " " in corpus]
+            if hit:
+                best = hit[0]
+                break
+        longest.append((p, best))
+    return {"verbatim": verbatim, "ngram": {n: float(np.mean(v)) if v else 0.0 for n, v in share.items()},
+            "longest": longest}
+
 
 def prompts_for(space) -> list[dict]:
-    """[{attribute, sign, style: "slightly" | "much" | "paraphrase", prompt}] over every shape attribute (both
-    directions) and expression group."""
+    """[{attribute, sign, style: "slightly" | "much" | "paraphrase" (set A) | "paraphrase B1" | "paraphrase B2",
+    prompt}] over every shape attribute (both directions) and expression group."""
     rows = []
     for a in SHAPE_ATTRIBUTES:
         for sign, words, para in ((1, a.more, a.paraphrase_more), (-1, a.less, a.paraphrase_less)):
@@ -39,6 +173,11 @@ def prompts_for(space) -> list[dict]:
         rows.append({"attribute": ea.name, "sign": 1, "style": "much", "prompt": f"very {ea.more[0]}"})
         if ea.paraphrase:
             rows.append({"attribute": ea.name, "sign": 1, "style": "paraphrase", "prompt": ea.paraphrase})
+    keys = {(r["attribute"], r["sign"]) for r in rows}
+    for (att, sign), ps in PARAPHRASES_B.items():
+        if (att, sign) in keys:
+            for i, p in enumerate(ps):
+                rows.append({"attribute": att, "sign": sign, "style": f"paraphrase B{i + 1}", "prompt": p})
     return rows
 
 
