@@ -103,7 +103,8 @@ def main():
     t_feat, pr = best_of(lambda: frame_prosody(x, 16000, fps, T))
     c_feat = CPU[id(pr)]
     t_curves, cur = best_of(lambda: generate_curves(al.phones, pr["energy_db"], pr["f0_hz"], fps, T, seed=0,
-                                                          f1_hz=pr["f1_hz"]), n=5)
+                                                          f1_hz=pr["f1_hz"], hf_db=pr["hf_db"], voiced=pr["voiced"]),
+                            n=5)
     c_curves = CPU[id(cur)]
     t_trans, tr = best_of(lambda: transcribe(x, 16000), n=2)
     c_trans = CPU[id(tr)]

@@ -2,7 +2,7 @@
 
 Recipe: the fit stage's fits of the 8 GRID clips in the shared assets (cached in bench/cache/animate_fits/, as
 bench/animate_quality.py makes them), phones by forced alignment of the GRID transcript, per-frame loudness and
-first formant (the jaw factor);
+first formant (the jaw factor), audible in-breaths before speech (headgen.stages.animate.breath);
 ``calibration.calibrate_jaw`` over all clips pooled. Prints the table; ``--write`` rewrites the GRID_JAW block.
 
 Usage: python bench/animate_calibrate.py [--write]
@@ -34,7 +34,8 @@ def grid_observations(clips):
         x, sr = read_audio(clip, 16000)
         ph = phones_cached(clip, x, sr, grid_transcript(clip.name))[0]
         pr = frame_prosody(x, sr, fit.fps, fit.n_frames)
-        obs.append(observation(fit, ph, pr["energy_db"], fit.fps, f1_hz=pr["f1_hz"]))
+        obs.append(observation(fit, ph, pr["energy_db"], fit.fps, f1_hz=pr["f1_hz"], hf_db=pr["hf_db"],
+                               voiced=pr["voiced"]))
     return obs
 
 

@@ -75,7 +75,9 @@ def mouth(phones, pr, fps, T, targets, pre_s):
     frame_prosody dict (loudness, first formant)."""
     from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
     from headgen.stages.animate.curves import frame_times
+    from headgen.stages.animate.breath import with_breaths
     from headgen.stages.animate.prosody import jaw_formant_factor, loudness_gain
+    phones = with_breaths(phones, pr.get("hf_db"), fps, pr.get("voiced"))
     return blend_visemes(VisemeTrack.from_segments(phones, pre_s=pre_s), frame_times(T, fps),
                          loudness_gain(pr["energy_db"], fps), targets=targets,
                          jaw_gain=jaw_formant_factor(pr["f1_hz"]))[0]
@@ -105,7 +107,8 @@ def main():
     jaw_ict = model.expression_names.index("jawOpen")
     cols = list(MOUTH_COLUMNS)
     data = grid_clip_data()
-    obs = {n: observation(d["fit"], d["text"], d["pr"]["energy_db"], d["fps"], f1_hz=d["pr"]["f1_hz"])
+    obs = {n: observation(d["fit"], d["text"], d["pr"]["energy_db"], d["fps"], f1_hz=d["pr"]["f1_hz"],
+                          hf_db=d["pr"]["hf_db"], voiced=d["pr"]["voiced"])
            for n, d in data.items()}
 
     def to_ict(rest, m):
@@ -198,8 +201,12 @@ def run_variant(w, tau_pre, data, obs, ctx):
         res[f"arctic_{tag}_jaw_mean"] = float(m[sil_a, J].mean())
         res[f"arctic_{tag}_open_max"] = float(op[sil_a].max())
     gm, gx = [], []
+    from headgen.stages.animate.breath import breath_frames
     for n, d in data.items():
-        sil = pause_frames(d["text"], d["T"], d["fps"])
+        # pause frames, less the detected in-breaths and 80 ms around them (a breath is audible, not silence)
+        br = np.convolve(breath_frames(d["text"], d["pr"]["hf_db"], d["fps"], d["pr"]["voiced"]).astype(float),
+                         np.ones(5), mode="same") > 0
+        sil = pause_frames(d["text"], d["T"], d["fps"]) & ~br
         m = mouth(d["text"], d["pr"], d["fps"], d["T"], tg, w)
         if sil.any():
             gm.append(m[sil, J].mean())
@@ -227,7 +234,9 @@ def write_report(path: Path, results, open_rest):
          "(contiguous silence labels merged) shrunk by 80 ms (bench/talking_head.py's rule). ARCTIC = slt_a0009 with 0.5 s silence before and 1.4 s",
          "after (labels, and the text-free aligner as `headgen demo` runs it); opening = the posed ICT mesh's",
          f"MediaPipe 13-14 / 10-152 above the resting mesh ({open_rest:.4f}); closed: <= 0.01 (issue 16's bench).",
-         "GRID = pauses of the transcript alignment of the 8 clips (jawOpen of the prediction, above rest).", "",
+         "GRID = pauses of the transcript alignment of the 8 clips less the detected in-breaths and 80 ms around them",
+         "(jawOpen of the prediction, above rest). Every row includes the default's breath detection",
+         "(headgen.stages.animate.breath).", "",
          "| pre window s | pre width (tau) s | pre jawOpen | r no text (min) | r text (min) | LVE no text | LVE text | ARCTIC jaw max / mean (labels) "
          "| ARCTIC jaw max / mean (aligned) | ARCTIC opening max (labels / aligned) | GRID pauses jaw max / mean |",
          "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -8,7 +8,11 @@ coarticulation width and articulation lead, and a loudness term on the jaw insid
 speech model gets wrong from what happens in the pauses (where the default keeps the mouth closed and several
 GRID speakers do not). Choices are made on the mean over the 8 held-out clips, never on one clip.
 
-Usage: python bench/animate_variants.py [--only NAME ...] [--out bench/results/animate_variants.md]
+Nested choice (``--nested``): for a set of variants, each held-out clip's setting is picked by the mean r (no
+text and text) over the other 7 clips, each of those calibrated without it and without the held-out clip, so the
+choice itself never sees the held-out clip; reported per fold with the held-out r of the picked setting.
+
+Usage: python bench/animate_variants.py [--only NAME ...] [--nested NAME ...] [--out bench/results/animate_variants.md]
 """
 from __future__ import annotations
 
@@ -27,13 +31,24 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 #: name -> settings (gain lo/hi, ridge, tau scale, lead s, env: jaw += env x speech gate x (level - 0.5))
 VARIANTS = {
-    "default (F1 on jaw ^1)": {},
+    "default (F1 on jaw ^1, breaths)": {},
+    "no breaths (former default)": {"breath": False},
+    "breath >= 6 dB above the floor": {"breath_db": 6.0},
+    "breath >= 14 dB above the floor": {"breath_db": 14.0},
+    "breath >= 0.08 s": {"breath_min": 0.08},
+    "breath >= 0.2 s": {"breath_min": 0.2},
+    "breath tau 60 ms": {"breath_tau": 0.06},
+    "breath alpha 1": {"breath_alpha": 1.0},
+    "breath within 0.5 s of speech": {"breath_before": 0.5},
+    "breath without hysteresis (every frame >= 10 dB)": {"breath_hold": None},
+    "breath hysteresis 10 on / 8 off dB": {"breath_hold": 8.0},
     "no F1 (former default)": {"f1": 0.0},
     "gain 0.3-1.3": {"lo": 0.3, "hi": 1.3},
     "gain 0.1-1.5": {"lo": 0.1, "hi": 1.5},
     "gain 0.8-1.05": {"lo": 0.8, "hi": 1.05},
     "no gain (1-1)": {"lo": 1.0, "hi": 1.0},
     "ridge 0.03": {"ridge": 0.03},
+    "gain 0.3-1.3, ridge 0.03": {"lo": 0.3, "hi": 1.3, "ridge": 0.03},
     "ridge 0.3": {"ridge": 0.3},
     "tau x0.7": {"ts": 0.7},
     "tau x0.7, lead 20 ms": {"ts": 0.7, "lead": 0.02},
@@ -57,6 +72,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--out", default=str(ROOT / "bench/results/animate_variants.md"))
+    ap.add_argument("--nested", nargs="*", default=list(NESTED),
+                    help="variants among which each fold picks by nested leave-one-clip-out ('' for none)")
     args = ap.parse_args()
 
     import torch
@@ -79,11 +96,43 @@ def main():
     for name, v in VARIANTS.items():
         if args.only and name not in args.only:
             continue
-        with undershoot(v.get("under")):
+        with undershoot(v.get("under")), breath_knobs(v):
             rows.append(run_variant(name, v, data, ctx))
         print(json.dumps({k: (round(x, 4) if isinstance(x, float) else x) for k, x in rows[-1].items()
                           if k != "clips"}), flush=True)
-    write_report(Path(args.out), rows)
+    nested = nested_choice([n for n in args.nested if n], data) if any(args.nested) else None
+    write_report(Path(args.out), rows, nested)
+
+
+#: the breath hysteresis settings chosen between by nested leave-one-clip-out
+NESTED = ("breath without hysteresis (every frame >= 10 dB)", "breath hysteresis 10 on / 8 off dB",
+          "default (F1 on jaw ^1, breaths)")
+
+
+def nested_choice(names, data):
+    """Per held-out clip: the variant (of ``names``) with the best mean jawOpen r (no text + text, lag 0) over the
+    other 7 clips, each calibrated on the 6 clips left -> [{clip, inner {name: r}, pick, r_notext, r_text}]."""
+    from headgen.models.arkit import ARKIT_NAMES
+    J = ARKIT_NAMES.index("jawOpen")
+    clips = list(data)
+
+    def r_of(name, m, train):
+        v = VARIANTS[name]
+        with undershoot(v.get("under")), breath_knobs(v):
+            jaw = calibrate([_Obs(data[k]) for k in train], v)
+            d = data[m]
+            ref = np.asarray(d["fit"].expression, np.float64)[:, d["fit"].expression_names.index("jawOpen")]
+            return [float(np.corrcoef(predict(d, cond, v, jaw)[:, J], ref)[0, 1]) for cond in ("notext", "text")]
+
+    out = []
+    for n in clips:
+        inner = {name: float(np.mean([np.mean(r_of(name, m, [k for k in clips if k not in (n, m)]))
+                                      for m in clips if m != n])) for name in names}
+        pick = max(names, key=lambda k: inner[k])
+        r = r_of(pick, n, [k for k in clips if k != n])
+        out.append({"clip": n, "inner": inner, "pick": pick, "r_notext": r[0], "r_text": r[1]})
+        print(json.dumps(out[-1]), flush=True)
+    return out
 
 
 @contextlib.contextmanager
@@ -99,6 +148,35 @@ def undershoot(u):
         visemes.VOWEL_UNDERSHOOT = old
 
 
+@contextlib.contextmanager
+def breath_knobs(v):
+    """Temporarily set the breath detector's constants and the breath viseme's dominance (bench variants; the
+    shipped values are in headgen.stages.animate.breath / visemes.py)."""
+    import dataclasses
+    from headgen.stages.animate import breath, visemes
+    old = (breath.ABOVE_FLOOR_DB, breath.MIN_S, breath.MAX_BEFORE_S, visemes.VISEMES["breath"],
+           breath.HOLD_ABOVE_FLOOR_DB)
+    breath.ABOVE_FLOOR_DB = v.get("breath_db", old[0])
+    breath.MIN_S = v.get("breath_min", old[1])
+    breath.MAX_BEFORE_S = v.get("breath_before", old[2])
+    breath.HOLD_ABOVE_FLOOR_DB = v["breath_hold"] if "breath_hold" in v else old[4]
+    visemes.VISEMES["breath"] = dataclasses.replace(old[3], tau=v.get("breath_tau", old[3].tau),
+                                                    alpha=v.get("breath_alpha", old[3].alpha))
+    try:
+        yield
+    finally:
+        (breath.ABOVE_FLOOR_DB, breath.MIN_S, breath.MAX_BEFORE_S, visemes.VISEMES["breath"],
+         breath.HOLD_ABOVE_FLOOR_DB) = old
+
+
+def _phones(d, cond, v):
+    """The clip's phones (``cond``: notext / text) with the detected in-breaths (none for breath=False)."""
+    from headgen.stages.animate.breath import with_breaths
+    if v.get("breath", True) is False:
+        return list(d[cond])
+    return with_breaths(d[cond], d["pr"]["hf_db"], d["fps"], d["pr"]["voiced"])
+
+
 def predict(d, cond, v, jaw):
     """The variant's mouth curves (T,52) for clip data ``d`` with jaw table ``jaw``."""
     from headgen.models.arkit import ARKIT_NAMES
@@ -112,11 +190,11 @@ def predict(d, cond, v, jaw):
     e = d["pr"]["energy_db"]
     gain = loudness_gain(e, d["fps"], v.get("lo", 0.55), v.get("hi", 1.15))
     tau = viseme_table()[2] * v.get("ts", 1.0)
-    tr = VisemeTrack.from_segments(d[cond], lead_s=v.get("lead", 0.0), post_s=v.get("post"))
+    tr = VisemeTrack.from_segments(_phones(d, cond, v), lead_s=v.get("lead", 0.0), post_s=v.get("post"))
     A, clo = viseme_weights(tr, frame_times(d["T"], d["fps"]), gain, tau=tau)
     tg = default_targets(jaw)
     if v.get("lips_other") is not None:       # scale the lip shapes of the visemes the issue does not name
-        keep = {"PP", "FF", "WW", "UW", "OO", "CH", "RR", "UH", "ER", "sil", "pre"}
+        keep = {"PP", "FF", "WW", "UW", "OO", "CH", "RR", "UH", "ER", "sil", "pre", "breath"}
         other = [i for i, n in enumerate(VISEME_NAMES) if n not in keep]
         lipc = [c for c in range(tg.shape[1]) if c not in (J, C)]
         tg[np.ix_(other, lipc)] *= v["lips_other"]
@@ -126,7 +204,7 @@ def predict(d, cond, v, jaw):
         Aj, _ = viseme_weights(tr, frame_times(d["T"], d["fps"]), gain * jg, tau=tau)
         m[:, J] = Aj @ tg[:, J]
     if v.get("env"):
-        silent = [VISEME_NAMES.index("sil"), VISEME_NAMES.index("pre")]
+        silent = [VISEME_NAMES.index(k) for k in ("sil", "pre", "breath")]
         gate = np.clip(A.sum(1) - A[:, silent].sum(1), 0, 1)
         lvl = smooth(speech_level(e), 0.04 * d["fps"])
         m[:, J] += v["env"] * gate * (lvl - 0.5)
@@ -147,7 +225,7 @@ def calibrate(obs, v):
     from headgen.stages.animate.style import StyleObservation, learn_style
     from headgen.stages.animate.visemes import VISEME_NAMES
     J = ARKIT_NAMES.index("jawOpen")
-    obs = [StyleObservation(o.phones, loudness_gain(o.energy_db, o.fps, v.get("lo", 0.55), v.get("hi", 1.15)),
+    obs = [StyleObservation(_phones(o.d, "text", v), loudness_gain(o.energy_db, o.fps, v.get("lo", 0.55), v.get("hi", 1.15)),
                             o.times, o.arkit, o.valid,
                             jaw_formant_factor(_f1(o.d, v), v.get("f1", F1_JAW_EXPONENT)))
            for o in obs]
@@ -208,7 +286,7 @@ audio by about a frame (best lag -1) and swiz3n's fitted jawOpen stays at 0.2-0.
 pauses included, with little phone structure."""
 
 
-def write_report(path: Path, rows):
+def write_report(path: Path, rows, nested=None):
     L = ["# Offline-default variants, leave-one-clip-out on the 8 GRID clips", "",
          "Generated by `python bench/animate_variants.py` (protocol of bench/animate_quality.py; each clip's jaw table",
          "calibrated on the other 7 with the variant's settings). r = jawOpen Pearson r at lag 0 (mean over clips, min",
@@ -224,6 +302,17 @@ def write_report(path: Path, rows):
         L.append(f"| {c['clip']} | " + " | ".join(
             f"{r['clips'][i]['notext_r']:.3f} / {r['clips'][i]['text_r']:.3f} / {r['clips'][i]['text_lve']:.2f} / "
             f"{r['clips'][i]['speech_r']:.2f}" for r in rows) + " |")
+    if nested:
+        names = list(nested[0]["inner"])
+        L += ["", "Nested leave-one-clip-out choice (each fold picks on the other 7 clips, each of those calibrated on the 6",
+              "left; r = mean of no text and text over the 7, lag 0; the rest offset does not change r):", "",
+              "| held-out clip | " + " | ".join(f"inner r: {k}" for k in names) + " | picked | held-out r no text / text |",
+              "|---|" + "---|" * (len(names) + 2)]
+        for f in nested:
+            L.append(f"| {f['clip']} | " + " | ".join(f"{f['inner'][k]:.4f}" for k in names) +
+                     f" | {f['pick']} | {f['r_notext']:.3f} / {f['r_text']:.3f} |")
+        L.append(f"| **mean** | " + " | ".join("" for _ in names) + " | | "
+                 f"{np.mean([f['r_notext'] for f in nested]):.3f} / {np.mean([f['r_text'] for f in nested]):.3f} |")
     L += ["", CONCLUSION]
     from animate_quality import save_markdown
     save_markdown(path, L)

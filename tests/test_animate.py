@@ -327,3 +327,23 @@ def test_calibration_with_formant_jaw_gain(arctic):
     ob0 = StyleObservation(ph, np.ones(80), times, curves.astype(np.float64), np.ones(80, bool))
     got0 = calibrate_jaw([ob0], ridge=1e-4)
     assert err < 0.02 and max(abs(got0[n] - true_jaw[n]) for n in used) > 2 * err
+
+
+def test_style_file_from_before_the_breath_viseme_loads(tmp_path):
+    """A style npz written before the 'breath' viseme existed (one viseme fewer) loads, the new viseme taking the
+    default's target; a file with a different viseme order is refused with a one-line error."""
+    from headgen.errors import InputError
+    from headgen.stages.animate.calibration import default_targets
+    from headgen.stages.animate.style import Style, load_style
+    from headgen.stages.animate.visemes import VISEME_NAMES
+    X = default_targets() + 0.01
+    V = len(VISEME_NAMES)
+    np.savez(tmp_path / "old.npz", style_targets=X[:V - 1].astype(np.float32), viseme_names=np.array(VISEME_NAMES[:-1]),
+             tau_scale=np.float32(1.0), lead_s=np.float32(0.02), residual=np.float32(0.1), n_frames=np.int32(10))
+    st = load_style(tmp_path / "old.npz")
+    assert isinstance(st, Style) and st.targets.shape == (V, 52)
+    assert np.allclose(st.targets[:V - 1], X[:V - 1], atol=1e-6) and np.allclose(st.targets[-1], default_targets()[-1])
+    np.savez(tmp_path / "bad.npz", style_targets=X[:2].astype(np.float32), viseme_names=np.array(["PP", "sil"]),
+             tau_scale=np.float32(1.0), lead_s=np.float32(0.0), residual=np.float32(0.1), n_frames=np.int32(10))
+    with pytest.raises(InputError, match="bad.npz"):
+        load_style(tmp_path / "bad.npz")

@@ -17,7 +17,7 @@ LEAD, TAIL, FPS = 0.5, 1.4, 25.0
 @pytest.fixture(scope="module")
 def padded():
     """(phone Segments of the padded ARCTIC utterance, n_frames, energy dB (T,), f0 (T,), pause-frame mask (T,),
-    first formant (T,))."""
+    first formant (T,), prosody dict (hf_db, voiced: the breath detector's inputs))."""
     from headgen.assets import AssetMissingError, resolve
     from headgen.audio.labels import read_arctic_lab
     from headgen.audio.phones import Segment
@@ -41,7 +41,7 @@ def padded():
     first, last = speech[0].start, speech[-1].end
     pause = ((t0 >= 0.08) & (t1 <= first - 0.08)) | ((t0 >= last + 0.08) & (t1 <= LEAD + dur + TAIL - 0.08))
     assert pause.sum() > 30
-    return segs, T, pr["energy_db"], pr["f0_hz"], pause, pr["f1_hz"]
+    return segs, T, pr["energy_db"], pr["f0_hz"], pause, pr["f1_hz"], pr
 
 
 def test_padded_silence_keeps_the_mouth_at_rest(padded):
@@ -53,10 +53,11 @@ def test_padded_silence_keeps_the_mouth_at_rest(padded):
     from headgen.stages.animate.calibration import GRID_JAW, default_targets
     from headgen.stages.animate.coarticulation import VisemeTrack, blend_visemes
     from headgen.stages.animate.curves import frame_times, generate_curves
-    segs, T, energy, f0, pause, f1 = padded
-    c = generate_curves(segs, energy, f0, FPS, T, seed=0, f1_hz=f1)
-    assert np.abs(c.arkit[pause][:, MOUTH]).max() <= 0.02
-    assert c.arkit[~pause, J].max() > 0.15                       # it does talk
+    segs, T, energy, f0, pause, f1, pr = padded
+    for kw in ({}, {"hf_db": pr["hf_db"], "voiced": pr["voiced"]}):    # with the breath detector too (run.py)
+        c = generate_curves(segs, energy, f0, FPS, T, seed=0, f1_hz=f1, **kw)
+        assert np.abs(c.arkit[pause][:, MOUTH]).max() <= 0.02
+        assert c.arkit[~pause, J].max() > 0.15                   # it does talk
     # the check can fail: the former default (pre window 0.5 s, tau 60 ms, pre jaw 0.1255) opens in the pause
     old = visemes.VISEMES["pre"]
     try:
@@ -134,3 +135,73 @@ def test_post_window_and_vowel_undershoot_variants():
     assert tr.scale.tolist() == pytest.approx([1.0, 1.0, 0.5, 2.0, 1.0])
     t = np.array([0.6])                                              # centre of the long (x2) vowel
     assert blend_visemes(tr, t)[0][0, J] > blend_visemes(base, t)[0][0, J]
+
+
+def _breath_scene(seed=0, breath=True, speech=True, floor_noise=True, breath_db=-50.0):
+    """1.6 s at 16 kHz: room tone (hum + faint noise, or digital zeros), an in-breath (1-4 kHz noise) at
+    0.3-0.6 s, a voiced vowel at 0.75-1.2 s (phones AA there when ``speech``), room tone after."""
+    from scipy.signal import butter, sosfilt
+    from headgen.audio.phones import Segment
+    sr = 16000
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(1.6 * sr)) / sr
+    x = np.zeros(t.size)
+    if floor_noise:
+        x += 0.003 * np.sin(2 * np.pi * 50 * t) + 10 ** (-75 / 20) * rng.standard_normal(t.size)
+    if breath:
+        b = sosfilt(butter(4, [1000, 4000], "bandpass", fs=sr, output="sos"), rng.standard_normal(t.size))
+        b *= 10 ** (breath_db / 20) / b.std()
+        x += b * ((t >= 0.3) & (t < 0.6))
+    v = (t >= 0.75) & (t < 1.2)
+    x[v] += 0.2 * np.sign(np.sin(2 * np.pi * 120 * t[v])) * np.hanning(v.sum())     # a buzzy vowel
+    ph = ([Segment(0.0, 0.75, "SIL"), Segment(0.75, 1.2, "AA"), Segment(1.2, 1.6, "SIL")] if speech
+          else [Segment(0.0, 1.6, "SIL")])
+    return x.astype(np.float32), sr, ph
+
+
+def test_breath_before_speech_opens_the_mouth_and_silence_does_not():
+    """An audible in-breath (band noise ~25 dB above the room tone, unvoiced) in the pause before speech opens
+    the jaw; the same audio without speech after it, a breath-free pause (room tone or digital silence) and a
+    'breath' as loud as the speech leave the pause closed."""
+    from headgen.stages.animate.breath import BREATH, breath_frames, with_breaths
+    from headgen.stages.animate.curves import generate_curves
+    from headgen.stages.animate.speech import frame_prosody
+
+    def run(**kw):
+        x, sr, ph = _breath_scene(**kw)
+        T = 40
+        pr = frame_prosody(x, sr, FPS, T)
+        c = generate_curves(ph, pr["energy_db"], pr["f0_hz"], FPS, T, f1_hz=pr["f1_hz"], hf_db=pr["hf_db"],
+                            voiced=pr["voiced"])
+        return breath_frames(ph, pr["hf_db"], FPS, pr["voiced"]), c.arkit[:, J], with_breaths(ph, pr["hf_db"], FPS,
+                                                                                              pr["voiced"])
+    win = slice(9, 14)                                                 # frames 0.36-0.56 s: inside the breath
+    m, jaw, ph = run()
+    assert m[win].all() and not m[:7].any() and not m[16:].any()
+    br = [s for s in ph if s.label == BREATH]
+    assert len(br) == 1 and 0.26 <= br[0].start <= 0.34 and 0.56 <= br[0].end <= 0.64
+    assert jaw[win].min() > 0.1 and jaw[:5].max() < 0.01               # open while inhaling, closed before
+    for kw in ({"speech": False}, {"breath": False}, {"breath": False, "floor_noise": False}, {"breath_db": -12.0}):
+        m, jaw, _ = run(**kw)
+        assert not m.any(), kw
+        assert jaw[:16].max() < 0.02, kw
+
+
+def test_grid_clip_breath_is_detected():
+    """On a real GRID recording (bbaf2n: an audible in-breath ~0.45-0.8 s, the first word at ~0.9 s) the
+    detector finds the breath and nothing in the silence after the sentence."""
+    from headgen.assets import AssetMissingError, resolve
+    from headgen.audio.phones import Segment
+    from headgen.io.audio import read_audio
+    from headgen.stages.animate.breath import BREATH, with_breaths
+    from headgen.stages.animate.speech import frame_prosody
+    try:
+        clip = resolve("video/bbaf2n.mpg")
+    except AssetMissingError:  # pragma: no cover
+        pytest.skip("GRID clip missing")
+    x, sr = read_audio(clip, 16000)
+    T = int(round(len(x) / sr * FPS))
+    pr = frame_prosody(x, sr, FPS, T)
+    ph = [Segment(0.0, 0.9, "SIL"), Segment(0.9, 2.5, "AA"), Segment(2.5, T / FPS, "SIL")]
+    br = [s for s in with_breaths(ph, pr["hf_db"], FPS, pr["voiced"]) if s.label == BREATH]
+    assert len(br) == 1 and 0.35 <= br[0].start <= 0.55 and 0.7 <= br[0].end <= 0.9

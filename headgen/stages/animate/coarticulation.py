@@ -43,11 +43,14 @@ class VisemeTrack:
         (visible articulation anticipates the sound); diphthongs become two segments (``DIPHTHONGS``); the last
         ``pre_s`` seconds (None: :data:`..visemes.PRE_SPEECH_S`; 0: none) of a silence followed by speech, and
         the first ``post_s`` seconds (None: :data:`..visemes.POST_SPEECH_S`) of a silence after speech, become the
-        ``pre`` viseme (the transition between rest and speech); the rest of the pause is ``sil``."""
+        ``pre`` viseme (the transition between rest and speech); the rest of the pause is ``sil``. ``BREATH``
+        segments (:mod:`.breath`) overlay their pause as the ``breath`` viseme and do not split it."""
         pre_s = PRE_SPEECH_S if pre_s is None else float(pre_s)
         post_s = POST_SPEECH_S if post_s is None else float(post_s)
         st, en, vi, sc = [], [], [], []
-        segments = _merge_silences(list(segments))
+        segments = list(segments)
+        breaths = [s for s in segments if viseme_of(s.label) == "breath"]
+        segments = _merge_silences([s for s in segments if viseme_of(s.label) != "breath"])
         sil, pre = VISEME_NAMES.index("sil"), VISEME_NAMES.index("pre")
         for k, s in enumerate(segments):
             a, b, lab = float(s.start) - lead_s, float(s.end) - lead_s, str(s.label).upper()
@@ -74,6 +77,11 @@ class VisemeTrack:
                 en.append(b)
                 vi.append(VISEME_NAMES.index(viseme_of(lab)))
                 sc.append(_undershoot(b - a) if viseme_of(lab) in VOWEL_VISEMES else 1.0)
+        for s in breaths:                      # an audible in-breath overlays its pause (.breath)
+            st.append(float(s.start) - lead_s)
+            en.append(float(s.end) - lead_s)
+            vi.append(VISEME_NAMES.index("breath"))
+            sc.append(1.0)
         scale = np.array(sc, np.float64)
         return cls(np.array(st, np.float64), np.array(en, np.float64), np.array(vi, np.int64),
                    None if np.all(scale == 1.0) else scale)

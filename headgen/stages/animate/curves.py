@@ -39,10 +39,15 @@ def frame_times(n_frames: int, fps: float) -> np.ndarray:
 
 
 def mouth_curves(phones, energy_db, fps: float, n_frames: int, style=None,
-                 f1_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 f1_hz: np.ndarray | None = None, hf_db: np.ndarray | None = None,
+                 voiced: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mouth only: phones (Segments, ARPAbet) + energy (T,) dB -> (arkit (T,52) mouth columns, closure (T,)).
     style: a :class:`headgen.stages.animate.style.Style` (per-viseme targets, dominance widths, lead) or None;
-    f1_hz: (T,) first formant (NaN where none) scaling the jaw (:func:`.prosody.jaw_formant_factor`) or None."""
+    f1_hz: (T,) first formant (NaN where none) scaling the jaw (:func:`.prosody.jaw_formant_factor`) or None;
+    hf_db: (T,) energy above the hum (dB, ``SpeechFrames.hf_db``) and voiced (T,) bool: audible in-breaths
+    before speech open the mouth (:func:`.breath.with_breaths`); None: no breath detection."""
+    from headgen.stages.animate.breath import with_breaths
+    phones = with_breaths(phones, hf_db, fps, voiced)
     times = frame_times(n_frames, fps)
     gain = _prosody.loudness_gain(energy_db, fps) if energy_db is not None else None
     kw = {} if style is None else style.blend_kwargs()
@@ -52,19 +57,23 @@ def mouth_curves(phones, energy_db, fps: float, n_frames: int, style=None,
 
 
 def generate_curves(phones, energy_db, f0_hz, fps: float, n_frames: int, seed: int = 0, style=None,
-                    mouth: np.ndarray | None = None, f1_hz: np.ndarray | None = None) -> Curves:
+                    mouth: np.ndarray | None = None, f1_hz: np.ndarray | None = None,
+                    hf_db: np.ndarray | None = None, voiced: np.ndarray | None = None) -> Curves:
     """All curves for ``n_frames`` frames at ``fps``.
 
     phones: list of Segments (start/end s, ARPAbet label; SIL for silence); energy_db (T,), f0_hz (T,) NaN
     unvoiced: per-frame prosody; seed: blinks, saccades, head drift; style: speaker style or None;
     mouth: (T,52) mouth curves from elsewhere (the trained audio model) instead of the viseme blend;
-    f1_hz: (T,) first formant in Hz (NaN where none; ``SpeechFrames.f1_hz``) scaling the jaw, or None.
+    f1_hz: (T,) first formant in Hz (NaN where none; ``SpeechFrames.f1_hz``) scaling the jaw, or None;
+    hf_db: (T,) energy above the hum in dB (``SpeechFrames.hf_db``) and voiced (T,) bool (``SpeechFrames.voiced``):
+    audible in-breaths before speech open the mouth (:mod:`.breath`); None: no breath detection.
     """
     times = frame_times(n_frames, fps)
     energy_db = np.asarray(energy_db, np.float64)
     f0_hz = np.asarray(f0_hz, np.float64)
     if mouth is None:
-        mouth, closure = mouth_curves(phones, energy_db, fps, n_frames, style, f1_hz=f1_hz)
+        mouth, closure = mouth_curves(phones, energy_db, fps, n_frames, style, f1_hz=f1_hz, hf_db=hf_db,
+                                      voiced=voiced)
     else:
         closure = np.zeros(n_frames, np.float32)
     arkit = np.zeros((n_frames, 52), np.float32)

@@ -52,7 +52,8 @@ def learn_style_from_fit(fit_path, media, fps_unused: float = 0.0, method: str =
     if not fit.fps > 0:
         raise InputError(f"{fit_path}: style needs a fitted video (fps > 0), got a still image fit")
     sp = read_speech(media, fit.fps, text=text, method=method, log=log)
-    return learn_style([observation(fit, sp.phones, sp.energy_db, fit.fps, f1_hz=sp.f1_hz)])
+    return learn_style([observation(fit, sp.phones, sp.energy_db, fit.fps, f1_hz=sp.f1_hz, hf_db=sp.hf_db,
+                                    voiced=sp.voiced)])
 
 
 def animate_speech(speech, out_dir, opts: AnimateOptions, phones=None, style=None, style_media=None,
@@ -91,7 +92,7 @@ def animate_speech(speech, out_dir, opts: AnimateOptions, phones=None, style=Non
         x, sr = read_audio(speech, 16000)
         mouth = predict_mouth(audio_model, x, sr, opts.fps, sp.n_frames)
     curves = generate_curves(sp.phones, sp.energy_db, sp.f0_hz, opts.fps, sp.n_frames, seed=opts.seed, style=st,
-                             mouth=mouth, f1_hz=sp.f1_hz)
+                             mouth=mouth, f1_hz=sp.f1_hz, hf_db=sp.hf_db, voiced=sp.voiced)
     timings["curves"] = time.perf_counter() - t0
     model, transfer = _load_model(opts) if (opts.model == "flame" or (opts.video and avatar is None)) else (None, None)
     extra_arrays = {}

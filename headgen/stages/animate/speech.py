@@ -21,7 +21,9 @@ SR = 16000
 class SpeechFrames:
     """Per-frame features of a speech file: energy_db (T,), f0_hz (T,) NaN unvoiced, voiced (T,) bool, fps,
     duration (s), n_frames, phones (Segments; SIL segments for pauses: the 'sil' viseme), method (how the phones were timed), text,
-    f1_hz (T,) first formant in Hz, NaN where none (``headgen.audio.features.formant_f1``; None: not computed)."""
+    f1_hz (T,) first formant in Hz, NaN where none (``headgen.audio.features.formant_f1``; None: not computed),
+    hf_db (T,) energy above the room's hum (500-7000 Hz, dB; ``headgen.audio.features.band_energy_db``; None: not
+    computed), which shows audible in-breaths (:mod:`.breath`)."""
     energy_db: np.ndarray
     f0_hz: np.ndarray
     voiced: np.ndarray
@@ -31,6 +33,7 @@ class SpeechFrames:
     method: str = ""
     text: Optional[str] = None
     f1_hz: Optional[np.ndarray] = None
+    hf_db: Optional[np.ndarray] = None
 
     @property
     def n_frames(self) -> int:
@@ -56,21 +59,23 @@ def frame_energy_db(samples: np.ndarray, sr: int, fps: float, n_frames: int) -> 
 
 
 def frame_prosody(samples: np.ndarray, sr: int, fps: float, n_frames: int) -> dict:
-    """dict(energy_db, f0_hz, voiced, f1_hz) per frame, (n_frames,) each. f0 and F1 (first formant) through
-    ``headgen.audio.features`` when that module is present; otherwise energy only (f0, F1 NaN)."""
+    """dict(energy_db, f0_hz, voiced, f1_hz, hf_db) per frame, (n_frames,) each. f0, F1 (first formant) and the
+    energy above 500 Hz (hf_db, dB) through ``headgen.audio.features`` when that module is present; otherwise
+    energy only (f0, F1 NaN, hf_db None)."""
     energy = frame_energy_db(samples, sr, fps, n_frames)
     try:
-        from headgen.audio.features import formant_f1, prosody
+        from headgen.audio.features import band_energy_db, formant_f1, prosody
     except ImportError:
         return {"energy_db": energy, "f0_hz": np.full(n_frames, np.nan, np.float32),
-                "voiced": np.zeros(n_frames, bool), "f1_hz": np.full(n_frames, np.nan, np.float32)}
+                "voiced": np.zeros(n_frames, bool), "f1_hz": np.full(n_frames, np.nan, np.float32), "hf_db": None}
     p = prosody(samples, sr, fps)
     f0 = np.full(n_frames, np.nan, np.float32)
     v = np.zeros(n_frames, bool)
     k = min(n_frames, len(p["f0_hz"]))
     f0[:k] = np.asarray(p["f0_hz"])[:k]
     v[:k] = np.asarray(p["voiced"])[:k]
-    return {"energy_db": energy, "f0_hz": f0, "voiced": v, "f1_hz": formant_f1(samples, sr, fps, n_frames)}
+    return {"energy_db": energy, "f0_hz": f0, "voiced": v, "f1_hz": formant_f1(samples, sr, fps, n_frames),
+            "hf_db": band_energy_db(samples, sr, fps, n_frames)}
 
 
 def time_phones(samples: np.ndarray, sr: int, text: Optional[str], method: str = "auto"):
@@ -119,12 +124,18 @@ def read_speech(path: str | Path, fps: float, text: Optional[str] = None, phones
     f0 = np.full(T, np.nan, np.float32)
     voiced = np.zeros(T, bool)
     f1 = np.full(T, np.nan, np.float32)
+    hf = np.full(T, -120.0, np.float32)
+    have_hf = True
     step = max(1, int(round(chunk_s * fps)))
     for fa in range(0, T, step):
         fb = min(T, fa + step)
         a, b = int(round(fa / fps * sr)), min(x.size, int(round(fb / fps * sr)))
         pr = frame_prosody(x[a:b], sr, fps, fb - fa)
         energy[fa:fb], f0[fa:fb], voiced[fa:fb], f1[fa:fb] = pr["energy_db"], pr["f0_hz"], pr["voiced"], pr["f1_hz"]
+        if pr.get("hf_db") is None:
+            have_hf = False
+        else:
+            hf[fa:fb] = pr["hf_db"]
     if phones is None:
         timer = time_phones_fn or (lambda xx, rate, txt: time_phones(xx, rate, txt, method))
         segs, used = timer(x, sr, text)
@@ -133,4 +144,4 @@ def read_speech(path: str | Path, fps: float, text: Optional[str] = None, phones
     out = [Segment(float(s.start), float(s.end), s.label) for s in segs]
     n_speech = sum(s.label != SIL for s in out)
     log(f"{path.name}: {dur:.2f} s, {T} frames, {n_speech} speech phones ({used})")
-    return SpeechFrames(energy, f0, voiced, float(fps), dur, out, used, text, f1)
+    return SpeechFrames(energy, f0, voiced, float(fps), dur, out, used, text, f1, hf if have_hf else None)

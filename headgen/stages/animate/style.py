@@ -53,10 +53,15 @@ def load_style(path: str | Path) -> Style:
         with np.load(path, allow_pickle=False) as z:
             if "style_targets" not in z.files:
                 raise InputError(f"{path}: not a style file (no style_targets)")
-            if [str(n) for n in z["viseme_names"]] != list(VISEME_NAMES):
+            names = [str(n) for n in z["viseme_names"]]
+            targets = z["style_targets"].astype(np.float64)
+            if names != list(VISEME_NAMES[:len(names)]) or targets.shape != (len(names), 52):
                 raise InputError(f"{path}: style file for a different viseme set")
-            return Style(z["style_targets"].astype(np.float64), float(z["tau_scale"]), float(z["lead_s"]),
-                         float(z["residual"]), int(z["n_frames"]))
+            if len(names) < len(VISEME_NAMES):            # written before later visemes (breath): their defaults
+                from headgen.stages.animate.calibration import default_targets
+                targets = np.concatenate([targets, default_targets()[len(names):]])
+            return Style(targets, float(z["tau_scale"]), float(z["lead_s"]), float(z["residual"]),
+                         int(z["n_frames"]))
     except InputError:
         raise
     except Exception as e:
@@ -94,12 +99,20 @@ class StyleObservation:
     jaw_gain: np.ndarray | None = None
 
 
-def observation(fit, phones, energy_db, fps: float, f1_hz=None) -> StyleObservation:
+def observation(fit, phones, energy_db, fps: float, f1_hz=None, hf_db=None, voiced=None) -> StyleObservation:
     """Build a StyleObservation from a FitArtifact and its audio's phones + per-frame energy (at ``fps`` =
     the fit's frame rate; energy truncated/padded to the fit's frames) + first formant ``f1_hz`` (T,) (NaN
-    where none; None: no jaw factor), as the curves use them (:func:`..prosody.jaw_formant_factor`)."""
+    where none; None: no jaw factor), as the curves use them (:func:`..prosody.jaw_formant_factor`);
+    hf_db (T,) energy above the hum (dB) and voiced (T,): the phones get the audible in-breaths the curves
+    would see (:func:`..breath.with_breaths`; None: none)."""
+    from headgen.stages.animate.breath import with_breaths
     from headgen.stages.animate.prosody import jaw_formant_factor, loudness_gain
     T = fit.n_frames
+    if hf_db is not None:
+        hf = np.asarray(hf_db, np.float64)
+        hf = np.concatenate([hf, np.full(max(0, T - hf.size), -120.0)])[:T]
+        vo = None if voiced is None else np.concatenate([np.asarray(voiced, bool), np.zeros(max(0, T - len(voiced)), bool)])[:T]
+        phones = with_breaths(phones, hf, fps, vo)
     e = np.asarray(energy_db, np.float64)
     e = np.concatenate([e, np.full(max(0, T - e.size), e[-1] if e.size else -120.0)])[:T]
     jg = None

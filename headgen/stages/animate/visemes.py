@@ -9,7 +9,8 @@ jaw). Bilabials (p/b/m) close the lips (``closure`` = 1; the curve generator the
 sets ``mouthClose`` to the jaw opening so the lips meet), labiodentals (f/v) roll the lower lip under the
 upper teeth, rounded sounds (w, uw, ow, r) pucker/funnel. ``pre`` is the anticipatory opening: the last
 :data:`PRE_SPEECH_S` (100 ms) of a pause that is followed by speech, where the jaw starts towards the first
-phone (coarticulation, not an open mouth in silence: the rest of the pause stays closed). The lip shapes are hand-set from phonetics; the default's jaw openings are calibrated on fitted talking
+phone (coarticulation, not an open mouth in silence: the rest of the pause stays closed). ``breath`` is an
+audible in-breath detected in a pause before speech (:mod:`.breath`): the mouth opens to inhale. The lip shapes are hand-set from phonetics; the default's jaw openings are calibrated on fitted talking
 videos (:mod:`headgen.stages.animate.calibration`); ``--style`` re-fits them per speaker
 (:mod:`headgen.stages.animate.style`).
 """
@@ -39,6 +40,7 @@ PHONE_TO_VISEME: dict[str, str] = {
     "AO": "OO", "OW": "OO", "OY": "OO",
     "HH": "HH",
     SIL: "sil",
+    "BREATH": "breath",
 }
 
 
@@ -91,6 +93,7 @@ VISEMES: dict[str, Viseme] = {
     "OO": Viseme(_s(jawOpen=0.32, mouthFunnel=0.45, mouthPucker=0.25), alpha=1.0, tau=0.06),
     "HH": Viseme(_s(jawOpen=0.25), alpha=0.15, tau=0.04),
     "pre": Viseme(_s(jawOpen=0.1), alpha=1.0, tau=0.02, loud=0.0),
+    "breath": Viseme(_s(jawOpen=0.15), alpha=4.0, tau=0.04, loud=0.0),
 }
 #: seconds at the end of a pause before speech that take the ``pre`` viseme: the anticipatory jaw lowering
 #: before the first phone (~100 ms in articulatory studies), with a short dominance tail (tau 20 ms) so it does
