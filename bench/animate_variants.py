@@ -43,12 +43,11 @@ VARIANTS = {
     "breath without hysteresis (every frame >= 10 dB)": {"breath_hold": None},
     "breath hysteresis 10 on / 8 off dB": {"breath_hold": 8.0},
     "no F1 (former default)": {"f1": 0.0},
-    "gain 0.3-1.3": {"lo": 0.3, "hi": 1.3},
+    "gain 0.55-1.15 (former)": {"lo": 0.55, "hi": 1.15},
     "gain 0.1-1.5": {"lo": 0.1, "hi": 1.5},
     "gain 0.8-1.05": {"lo": 0.8, "hi": 1.05},
     "no gain (1-1)": {"lo": 1.0, "hi": 1.0},
     "ridge 0.03": {"ridge": 0.03},
-    "gain 0.3-1.3, ridge 0.03": {"lo": 0.3, "hi": 1.3, "ridge": 0.03},
     "ridge 0.3": {"ridge": 0.3},
     "tau x0.7": {"ts": 0.7},
     "tau x0.7, lead 20 ms": {"ts": 0.7, "lead": 0.02},
@@ -104,9 +103,9 @@ def main():
     write_report(Path(args.out), rows, nested)
 
 
-#: the breath hysteresis settings chosen between by nested leave-one-clip-out
+#: the settings chosen between by nested leave-one-clip-out (breath hysteresis, loudness gain range)
 NESTED = ("breath without hysteresis (every frame >= 10 dB)", "breath hysteresis 10 on / 8 off dB",
-          "default (F1 on jaw ^1, breaths)")
+          "gain 0.55-1.15 (former)", "default (F1 on jaw ^1, breaths)")
 
 
 def nested_choice(names, data):
@@ -183,12 +182,12 @@ def predict(d, cond, v, jaw):
     from headgen.stages.animate.calibration import default_targets
     from headgen.stages.animate.coarticulation import VisemeTrack, viseme_weights
     from headgen.stages.animate.curves import frame_times
-    from headgen.stages.animate.prosody import (F1_JAW_EXPONENT, jaw_formant_factor, loudness_gain, smooth,
-                                                speech_level)
+    from headgen.stages.animate.prosody import (F1_JAW_EXPONENT, LOUDNESS_GAIN, jaw_formant_factor, loudness_gain,
+                                                smooth, speech_level)
     from headgen.stages.animate.visemes import VISEME_NAMES, viseme_table
     J, C = ARKIT_NAMES.index("jawOpen"), ARKIT_NAMES.index("mouthClose")
     e = d["pr"]["energy_db"]
-    gain = loudness_gain(e, d["fps"], v.get("lo", 0.55), v.get("hi", 1.15))
+    gain = loudness_gain(e, d["fps"], v.get("lo", LOUDNESS_GAIN[0]), v.get("hi", LOUDNESS_GAIN[1]))
     tau = viseme_table()[2] * v.get("ts", 1.0)
     tr = VisemeTrack.from_segments(_phones(d, cond, v), lead_s=v.get("lead", 0.0), post_s=v.get("post"))
     A, clo = viseme_weights(tr, frame_times(d["T"], d["fps"]), gain, tau=tau)
@@ -221,11 +220,12 @@ def calibrate(obs, v):
     """The variant's jaw table from observations (gain range, ridge, timing of the variant)."""
     from headgen.models.arkit import ARKIT_NAMES
     from headgen.stages.animate.calibration import CALIBRATION_RIDGE, default_targets
-    from headgen.stages.animate.prosody import F1_JAW_EXPONENT, jaw_formant_factor, loudness_gain
+    from headgen.stages.animate.prosody import F1_JAW_EXPONENT, LOUDNESS_GAIN, jaw_formant_factor, loudness_gain
     from headgen.stages.animate.style import StyleObservation, learn_style
     from headgen.stages.animate.visemes import VISEME_NAMES
     J = ARKIT_NAMES.index("jawOpen")
-    obs = [StyleObservation(_phones(o.d, "text", v), loudness_gain(o.energy_db, o.fps, v.get("lo", 0.55), v.get("hi", 1.15)),
+    obs = [StyleObservation(_phones(o.d, "text", v), loudness_gain(o.energy_db, o.fps, v.get("lo", LOUDNESS_GAIN[0]),
+                                                                   v.get("hi", LOUDNESS_GAIN[1])),
                             o.times, o.arkit, o.valid,
                             jaw_formant_factor(_f1(o.d, v), v.get("f1", F1_JAW_EXPONENT)))
            for o in obs]
