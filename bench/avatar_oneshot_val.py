@@ -2,11 +2,11 @@
 by the clip's fit on frames 5-30 (``--holdout 5:31``), compared with copying frame 0 on the same pixels. The one-shot
 settings (steps, what the photo fit may change, seeding) were chosen on these numbers, never on frames 35-54.
 
-    python bench/avatar_oneshot_val.py TAG [--clips a,b] [--extra '{"iterations": 60}']
+    python bench/avatar_oneshot_val.py TAG [--clips a,b] [--extra '{"iterations": 60}'] [--fits DIR]
 
 Prints one line per clip (face / mouth box PSNR of the avatar and of copying frame 0, the avatar's own frame-0 face
 PSNR) and writes the metrics to bench/cache/avatar/val_TAG_<clip>/. Fits: bench/cache/avatar/<clip>/fit/fit.npz as
-bench/avatar.py caches them.
+bench/avatar.py caches them, or DIR/<clip>/fit.npz with ``--fits DIR`` (e.g. fits made by another landmark version).
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tag")
     ap.add_argument("--clips", default=CLIPS)
+    ap.add_argument("--fits", default=None, help="Read the fits from DIR/<clip>/fit.npz.")
     ap.add_argument("--extra", default="{}", help="TrainOptions overrides as JSON (e.g. iterations, lr_scales).")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -33,7 +34,8 @@ def main() -> int:
     for c in args.clips.split(","):
         t = time.perf_counter()
         work = ROOT / "bench" / "cache" / "avatar"
-        m = run_avatar(resolve(f"video/{c}.mpg"), work / c / "fit" / "fit.npz", work / f"val_{args.tag}_{c}",
+        fit = Path(args.fits) / c / "fit.npz" if args.fits else work / c / "fit" / "fit.npz"
+        m = run_avatar(resolve(f"video/{c}.mpg"), fit, work / f"val_{args.tag}_{c}",
                        AvatarOptions(holdout="5:31", one_shot=True, device="cpu", lpips=False,
                                      extra=json.loads(args.extra)))
         h = m["heldout"]

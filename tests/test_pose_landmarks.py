@@ -47,6 +47,24 @@ def test_video_mode_tracks_without_redetecting(clip):
         assert lm.detector_calls <= 3
 
 
+def test_video_mode_first_frame_comes_from_the_tracked_pass(clip):
+    frames, _ = clip
+    with FaceLandmarker(max_faces=1, video=True, prime_new_faces=False) as raw:
+        untracked = raw.detect(frames[0])[0].landmarks_468       # region from the face detector
+        tracked = raw.detect(frames[0])[0].landmarks_468         # region from its own landmarks
+    with FaceLandmarker(max_faces=1, video=True) as lm:
+        first = lm.detect(frames[0])[0].landmarks_468
+        assert lm.primed_frames == 1
+        lm.detect(frames[1])
+        assert lm.primed_frames == 1                              # tracked frames run once
+        lm.reset()
+        np.testing.assert_allclose(lm.detect(frames[0])[0].landmarks_468, first, atol=1e-4)
+        assert lm.primed_frames == 2                              # a new clip primes again
+    np.testing.assert_allclose(first, tracked, atol=1e-4)
+    # the two passes disagree (0.54 px mean on this clip), so the check above can tell them apart
+    assert np.linalg.norm(untracked[:, :2] - tracked[:, :2], axis=1).mean() > 0.2
+
+
 def test_smoothing_reduces_jitter_on_grid(clip):
     frames, fps = clip
     h, w = frames.shape[1:3]
