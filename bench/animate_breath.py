@@ -27,7 +27,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "bench/results/animate_breath.md"))
     args = ap.parse_args()
-    from animate_quality import grid_clip_data, save_markdown
+    from animate_quality import grid_clip_data, revision_and_load, save_markdown
     from headgen.stages.animate import breath as B
     from headgen.stages.animate.coarticulation import _merge_silences
     from headgen.stages.talking_head.evaluate import silence_frames
@@ -66,7 +66,7 @@ def main():
          f"below the speech's 95th percentile, unvoiced, >= {B.MIN_S:.2f} s, in a pause followed by speech",
          f"(at most {B.MAX_BEFORE_S:.1f} s before it). Fitted jawOpen (fit stage, from the video): mean over the pause",
          "frames >= 80 ms from speech, in the detected breath vs the rest of the pauses. The detector never sees the",
-         "video.", "",
+         "video. " + revision_and_load(), "",
          "| clip | floor dB | first word s | max band above floor before it, dB | breaths found (s) | fitted jaw in breath (frames) | fitted jaw in the other pause frames (frames) |",
          "|---|---|---|---|---|---|---|"]
     for r in rows:

@@ -36,7 +36,8 @@ def closed_frames(phones, x, sr, fps, T):
         _MODEL.append(load_head_model("ict", parts="face"))
     m = _MODEL[0]
     pr = frame_prosody(x, sr, fps, T)
-    c = generate_curves(phones, pr["energy_db"], pr["f0_hz"], fps, T, f1_hz=pr["f1_hz"])
+    c = generate_curves(phones, pr["energy_db"], pr["f0_hz"], fps, T, f1_hz=pr["f1_hz"], hf_db=pr["hf_db"],
+                        voiced=pr["voiced"])
     gap = lip_gap_mm(m, c.arkit @ arkit_to_model_matrix(m.expression_names))
     rest = lip_gap_mm(m, np.zeros((1, m.n_expression)))[0]
     return gap <= rest + 1.5

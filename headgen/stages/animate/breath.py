@@ -4,7 +4,7 @@ Speakers inhale before an utterance, mostly through an open mouth; the breath is
 room's floor in the band above the hum (500-7000 Hz, :func:`headgen.audio.features.band_energy_db`), unvoiced
 and well below the speech. In the GRID recordings it shows 10-25 dB above the floor in the ~0.2-0.5 s before
 the first word, where the fitted video opens the jaw (bench/results/animate_breath.md). A breath frame is a
-frame of a pause that is followed by speech (at most :data:`MAX_BEFORE_S` before it; not within
+frame of a pause that is followed by speech (in its last :data:`MAX_BEFORE_S`; not within
 :data:`SKIP_AFTER_SPEECH_S` of a preceding word, whose decay is not a breath) whose band energy is
 :data:`ABOVE_FLOOR_DB` above the pauses' noise floor (a run, once started, continues while it stays
 :data:`HOLD_ABOVE_FLOOR_DB` above it: hysteresis) and :data:`BELOW_SPEECH_DB` below the speech, and that is
@@ -28,9 +28,9 @@ HOLD_ABOVE_FLOOR_DB: float | None = 6.0
 BELOW_SPEECH_DB = 15.0
 #: shortest breath (s); shorter runs are clicks
 MIN_S = 0.12
-#: a breath ends at most this long before the next speech (s) ...
+#: breath frames lie in the last this many seconds of a pause before speech ...
 MAX_BEFORE_S = 1.0
-#: ... and starts no earlier than this after the previous speech (s)
+#: ... and at least this long after the previous speech (s)
 SKIP_AFTER_SPEECH_S = 0.1
 #: band energies below this (dB) are digital silence, left out of the noise floor
 DIGITAL_SILENCE_DB = -100.0

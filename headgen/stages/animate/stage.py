@@ -19,7 +19,7 @@ class AnimateStage(Stage):
     """Phones -> visemes with coarticulation, prosody-driven brows/nods, blinks and gaze; rendered with the audio."""
 
     name = "animate"
-    version = "1"
+    version = "2"
     inputs = {"speech": "path", "text_file": "path?", "phones": "path?", "style": "path?", "style_media": "path?",
               "weights": "path?", "avatar": "path?"}
     outputs = {"animation": "animation.npz", "csv": "animation_arkit.csv", "video": "video.mp4"}
