@@ -53,6 +53,8 @@ VARIANTS = {
     "tau x0.7": {"ts": 0.7},
     "tau x0.7, lead 20 ms": {"ts": 0.7, "lead": 0.02},
     "lead 20 ms": {"lead": 0.02},
+    "lag 20 ms (lead -20 ms)": {"lead": -0.02},
+    "tau x1.3": {"ts": 1.3},
     "post 0.1 s": {"post": 0.1},
     "post 0.2 s": {"post": 0.2},
     "vowel undershoot 0.12 s ^0.5": {"under": (0.12, 0.5, 0.5, 1.5)},
@@ -289,7 +291,8 @@ less than 4 mm (tests/test_animate.py::test_visemes_on_real_phones); a 60 ms dom
 (+0.006) spreads the opening 1-2 frames beyond the detected breath into the pause; breath alpha 1 (the breath
 blended half-and-half with the pause) is a wash (-0.003 in r, -0.03 mm); a loudness term on the jaw buys +0.009
 in r for +0.10 mm LVE; a wider gain (0.1-1.5) +0.002 for +0.04 mm; the rest (lead, sharper coarticulation, a
-release after speech, vowel undershoot, F1 exponents 0.5 / 1.5, F1 only when voiced) are worse or within 0.001;
+release after speech, vowel undershoot, F1 exponents 0.5 / 1.5, F1 only when voiced, articulation lagging the
+sound by 20 ms) are worse or within 0.001, and a wider coarticulation (tau x1.3) is a wash (-0.003 / +0.002);
 halving or dropping the lip shapes of the visemes the issue does not name lowers the LVE by 0.02-0.03 mm only,
 so the hand-set shapes stay. Pauses excluded (speech r), the default's r is 0.716; per clip it is lowest on
 lbax4n (0.37) and swiz3n (0.47): lbax4n's fitted jaw lags its audio by about a frame (best lag -1) and opens
