@@ -99,3 +99,20 @@ def test_jaw_formant_factor_opens_high_f1_vowels():
     scaled = generate_curves(ph, np.full(30, -20.0), np.full(30, np.nan), 25, 30, f1_hz=f1).arkit[:, J]
     assert scaled[10] > 1.2 * plain[10] and scaled[20] < 0.85 * plain[20]
     assert np.array_equal(scaled[:2], plain[:2]) and scaled[:2].max() < 0.01 and scaled[-1] < 0.01  # pauses: as before
+
+
+def test_band_energy_db():
+    """Band energy per video frame: a 1 kHz tone at its RMS level (dB), a 100 Hz hum outside the band ~100 dB
+    lower, digital silence -120 dB, white noise at its in-band share of the power."""
+    from headgen.audio.features import band_energy_db
+    sr = 16000
+    t = np.arange(sr) / sr
+    tone = (0.1 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    assert np.allclose(band_energy_db(tone, sr, 25.0), 10 * np.log10(0.1 ** 2 / 2), atol=0.1)
+    hum = (0.1 * np.sin(2 * np.pi * 100 * t)).astype(np.float32)
+    assert band_energy_db(hum, sr, 25.0).max() < -80
+    assert np.all(band_energy_db(np.zeros(sr, np.float32), sr, 25.0) == -120.0)
+    noise = (0.1 * np.random.default_rng(0).standard_normal(sr)).astype(np.float32)
+    e = band_energy_db(noise, sr, 25.0, n_frames=30)
+    assert e.shape == (30,) and abs(float(np.median(e[:25])) - 10 * np.log10(0.01 * 6500 / 8000)) < 1.0
+    assert np.all(e[25:] == -120.0)                                  # frames past the end: zero-padded
