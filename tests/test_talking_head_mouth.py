@@ -130,3 +130,42 @@ def test_opening_and_lip_offsets_of_landmarks():
     seen = lm.copy()
     seen[:, 13, 1] += 2.0                               # MediaPipe's upper lip 2 px lower than the mesh's
     assert np.allclose(lip_offsets(seen, lm), [[0.02, 0.0], [0.02, 0.0]])
+
+
+def test_opened_cavity_is_dark_and_darker_deeper(scene):
+    """Where the jaw opens beyond the still's gap the mouth shows its shadowed interior: darker than the lips
+    around it (a lit, lip-red cavity reads as more lip), and darker the deeper its surface lies behind them."""
+    warp, drive, still, gap = scene
+    r = warp.rasterize(drive.inputs(slice(1, 2)))
+    out = warp.mouth(warp.sample(still, r), still, r)[0]
+    is_green = (out[..., 1] > 0.8) & (out[..., 0] < 0.2)
+    mouth_now = r["cover"][0] & ~is_green & (out.sum(-1) < 1.2)   # not the grey still, not the held teeth
+    assert int(mouth_now.sum()) >= 10
+    lum = out[..., :3] @ torch.tensor([0.299, 0.587, 0.114])
+    assert float(lum[mouth_now].mean()) < 0.2
+    d = r["depth"][0][r["interior"][0]]
+    s = warp.shade(r)[0, ..., 0][r["interior"][0]]
+    assert float(d.max()) > 0.01 and float(s.min()) < 0.8
+    order = torch.argsort(d)
+    assert torch.all(s[order][1:] <= s[order][:-1] + 1e-6)
+
+
+def test_upscaled_view_keeps_edges_sharp():
+    """A 4x portrait crop: a photo edge rises over about one photo pixel's worth of output pixels or less
+    (bicubic alone: ~4), flat areas stay flat, and a native-size view is the photo itself."""
+    import cv2
+
+    from headgen.stages.talking_head.view import make_view
+
+    still = np.full((32, 32, 3), 60, np.uint8)
+    still[16:] = 200
+    K = np.array([[100.0, 0, 15.5], [0, 100.0, 15.5], [0, 0, 1]])
+    v = make_view(still, K, np.array([[4.0, 4], [27, 27]]), 128)
+    assert v.scale == 4.0
+    rise = lambda c: int(np.argmax(c > 186)) - int(np.argmax(c > 74))    # 10 % -> 90 % of 60 -> 200
+    col = v.background[:, 64, 0].astype(float)
+    M = np.array([[4.0, 0, 1.5], [0, 4.0, 1.5]])                          # the same crop, bicubic only
+    cubic = cv2.warpAffine(still, M, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    assert rise(cubic[:, 64, 0].astype(float)) >= 4 and rise(col) <= 2
+    assert np.all(col[:40] == 60) and np.all(col[-40:] == 200)
+    assert np.array_equal(make_view(still, K, None, "native").background, still)

@@ -85,6 +85,28 @@ def crop_box(points: np.ndarray, image_size: tuple[int, int], margin: float = 1.
     return ox, oy, side
 
 
+#: unsharp-mask strength per unit of upscale beyond 1x, and its cap (see :func:`upscale`)
+SHARPEN_PER_SCALE, SHARPEN_MAX = 1.0 / 3.0, 1.0
+
+
+def upscale(still: np.ndarray, M: np.ndarray, size: tuple[int, int], scale: float) -> np.ndarray:
+    """The still (H,W,3) uint8 warped by the affine ``M`` (2,3) (still px -> output px, ``scale`` > 1 output px
+    per still px) into a ``size`` (w, h) image, bicubic, then unsharp-masked: an interpolating upscale
+    spreads every edge of the photo over about ``scale`` output px (at 4.5x the one-pixel row of teeth of a
+    115 px portrait becomes a pale smear that reads as lip); the mask (Gaussian of sigma ``scale / 2`` output
+    px, half a photo pixel, amount ``SHARPEN_PER_SCALE x (scale - 1)`` up to ``SHARPEN_MAX``) gives the
+    edges back their contrast. Barely changes a mild upscale (1.5x: amount 0.17). Edge-replicated borders."""
+    import cv2
+
+    up = cv2.warpAffine(still, M, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    amount = min(SHARPEN_MAX, SHARPEN_PER_SCALE * (float(scale) - 1.0))
+    if amount <= 0:
+        return up
+    x = up.astype(np.float32)
+    blur = cv2.GaussianBlur(x, (0, 0), sigmaX=0.5 * float(scale), borderType=cv2.BORDER_REPLICATE)
+    return np.clip(np.rint(x + amount * (x - blur)), 0, 255).astype(np.uint8)
+
+
 def make_view(still: np.ndarray, K_still: np.ndarray, head_points: np.ndarray | None, size) -> OutputView:
     """The output view of ``still`` (H,W,3) uint8 seen by ``K_still`` (3,3): size "native" (or 0) = the
     whole still at its own size; an int = a size x size portrait crop around ``head_points`` (N,2) px."""
@@ -104,9 +126,10 @@ def make_view(still: np.ndarray, K_still: np.ndarray, head_points: np.ndarray | 
     A = np.array([[s, 0, -ox * s - 0.5], [0, s, -oy * s - 0.5], [0, 0, 1.0]])
     K = A @ K_still
     M = A[:2]
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    bg = cv2.warpAffine(still, M, (n, n), flags=interp if s >= 1 else cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE)
+    if s > 1:
+        bg = upscale(still, M, (n, n), s)
+    else:
+        bg = cv2.warpAffine(still, M, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if s < 0.7:   # downscaling: area-average first so the crop does not alias
         x0, y0 = int(np.floor(ox + 0.5)), int(np.floor(oy + 0.5))
         x1, y1 = min(W, int(np.ceil(ox + 0.5 + side))), min(H, int(np.ceil(oy + 0.5 + side)))

@@ -26,9 +26,13 @@ from torch.nn import functional as F
 #: ICT components of the warp mesh: the face skin, the mouth interior and the eyes.
 WARP_PARTS = ("face", "mouth_socket", "gums_and_tongue", "teeth", "eye_socket_left", "eye_socket_right",
               "eyeball_left", "eyeball_right")
-#: flat RGB [0,1] colours of the parts the still does not show
-INTERIOR_COLOURS = {"mouth_socket": (0.16, 0.05, 0.05), "gums_and_tongue": (0.45, 0.18, 0.18),
-                    "teeth": (0.80, 0.76, 0.68)}
+#: RGB [0,1] colours of the parts the still does not show, as lit at the lips' depth; deeper in the mouth
+#: they darken (:data:`CAVITY_DEPTH_M`)
+INTERIOR_COLOURS = {"mouth_socket": (0.12, 0.04, 0.04), "gums_and_tongue": (0.50, 0.20, 0.18),
+                    "teeth": (0.85, 0.80, 0.72)}
+#: light falls off into the open mouth as exp(-depth / CAVITY_DEPTH_M), depth (metres) behind the fitted
+#: inner lips: the tongue's tip and the front teeth are dim, the back of the mouth dark
+CAVITY_DEPTH_M = 0.04
 
 
 def triangle_components(model) -> np.ndarray:
@@ -84,9 +88,13 @@ class PhotoWarp:
         self.rest_vertices = out.vertices[0]
         #: (H,W) float: the still's mouth gap (the fitted inner-lip contour), whole output view
         self.gap = torch.zeros(self.H, self.W, device=self.dev)
+        #: (V,) metres each vertex lies behind the inner lips at rest (0 in front; camera depth)
+        self.depth = torch.zeros(len(self.rest_vertices), device=self.dev)
         if getattr(out, "landmarks468", None) is not None:
-            lips = project(out.landmarks468[0, list(INNER_LIP)], self.K).cpu().numpy()
+            inner = out.landmarks468[0, list(INNER_LIP)]
+            lips = project(inner, self.K).cpu().numpy()
             self.gap = torch.as_tensor(polygon_mask(lips, (self.W, self.H), grow=GAP_GROW_PX), device=self.dev)
+            self.depth = (self.rest_vertices[:, 2] - inner[:, 2].mean()).clamp_min(0)
         with torch.no_grad():
             full = rasterize(self.rest_vertices[None], self.faces, self.K, self.H, self.W).tri_id[0] >= 0
         self.uv = project(self.rest_vertices, self.K)      # (V,2) output px of every vertex at rest
@@ -109,28 +117,30 @@ class PhotoWarp:
         return image[..., y0:y1, x0:x1, :]
 
     def _tri_src(self, verts: torch.Tensor):
-        """Posed vertices (B,V,3) -> window-sized (tri (B,h,w) long, -1 none; src (B,h,w,2) rest view px)."""
+        """Posed vertices (B,V,3) -> window-sized (tri (B,h,w) long, -1 none; src (B,h,w,2) rest view px;
+        depth (B,h,w) metres behind the inner lips at rest, ``self.depth`` interpolated)."""
         from headgen.render.raster import interpolate, rasterize
 
         w, h = self.win_size
         with torch.no_grad():
             r = rasterize(verts, self.faces, self.K_win, h, w)
-            src = interpolate(self.uv, r, self.faces)
-        return r.tri_id, src
+            a = interpolate(torch.cat([self.uv, self.depth[:, None]], 1), r, self.faces)
+        return r.tri_id, a[..., :2], a[..., 2]
 
     def rasterize_vertices(self, verts: torch.Tensor) -> dict:
         """Posed vertices (B,V,3) camera frame -> window-sized maps: dict(tri (B,h,w) long (-1 none), src
         (B,h,w,2) whole-view position (px) of each pixel's surface point at rest, cover (B,h,w) bool (any
         part), face (B,h,w) bool (warped parts: skin and eyes), skin (B,h,w) bool (the face skin), interior
-        (B,h,w) bool (mouth interior), held (B,h,w,2) whole-view px where the rest view showed the point of
-        the *rigid* head (the still's expression) that each pixel shows, held_ok (B,h,w) bool where that is
+        (B,h,w) bool (mouth interior), depth (B,h,w) metres behind the inner lips at rest (interpolated from
+        the vertices' rest depths), held (B,h,w,2) whole-view px where the rest view showed the point of the
+        *rigid* head (the still's expression) that each pixel shows, held_ok (B,h,w) bool where that is
         known: here the vertices are taken as rigidly posed (``held = src``); :meth:`rasterize` sets both
         from the frames' head poses)."""
-        tri, src = self._tri_src(verts)
+        tri, src, depth = self._tri_src(verts)
         cover = tri >= 0
         t = tri.clamp_min(0)
         interior = cover & self.is_interior[t]
-        return dict(tri=tri, src=src, cover=cover, face=cover & ~interior, interior=interior,
+        return dict(tri=tri, src=src, cover=cover, face=cover & ~interior, interior=interior, depth=depth,
                     skin=cover & self.is_face[t], held=src, held_ok=cover)
 
     def rasterize(self, inputs: dict) -> dict:
@@ -142,7 +152,7 @@ class PhotoWarp:
         R = _matrix(inputs["rotation"]).to(self.dev)
         t = torch.as_tensor(inputs["translation"], dtype=torch.float32, device=self.dev).reshape(-1, 3)
         m = (self.rest_vertices - self.rest_t) @ self.rest_R               # model frame (rows: R0^T (v - t0))
-        tri, held = self._tri_src(m[None] @ R.transpose(1, 2) + t[:, None])
+        tri, held, _ = self._tri_src(m[None] @ R.transpose(1, 2) + t[:, None])
         r["held"], r["held_ok"] = held, tri >= 0
         return r
 
@@ -157,9 +167,15 @@ class PhotoWarp:
         out = F.grid_sample(img, g, mode="bilinear", padding_mode="border", align_corners=True)
         return out.permute(0, 2, 3, 1) * r["cover"][..., None]
 
+    def shade(self, r: dict) -> torch.Tensor:
+        """(B,h,w,1) share of the light that reaches each pixel's surface point in the mouth:
+        exp(-depth / :data:`CAVITY_DEPTH_M`) (1 at the lips and in front of them)."""
+        return torch.exp(-r["depth"] / CAVITY_DEPTH_M)[..., None]
+
     def interior(self, r: dict) -> torch.Tensor:
-        """(B,h,w,3) flat colours of the mouth-interior triangles (zeros elsewhere)."""
-        return self.tri_colour[r["tri"].clamp_min(0)] * r["interior"][..., None]
+        """(B,h,w,3) colours of the mouth-interior triangles (:data:`INTERIOR_COLOURS` shaded by depth,
+        :meth:`shade`; zeros elsewhere)."""
+        return self.tri_colour[r["tri"].clamp_min(0)] * self.shade(r) * r["interior"][..., None]
 
     def mouth(self, carried: torch.Tensor, image: torch.Tensor, r: dict,
               cavity: torch.Tensor | None = None) -> torch.Tensor:
@@ -168,7 +184,8 @@ class PhotoWarp:
         carried (B,h,w,3): the head's colours of every covered pixel as if every surface point kept the colour
         the still showed there at rest (the still carried by the mesh, or an avatar plus the carried
         residual); image (H,W,3): the still in the whole output view; cavity (B,h,w,3): the colour of the open
-        mouth (default: flat :data:`INTERIOR_COLOURS`, the socket's on skin triangles).
+        mouth (default: :data:`INTERIOR_COLOURS`, the socket's on skin triangles, darker the deeper the point
+        lies behind the lips, :meth:`shade`).
 
         A surface point the still showed inside the mouth gap (``self.gap`` at its rest position), and an
         interior triangle the rest view did not show, are the mouth, not a surface that carries a colour: a
@@ -186,7 +203,7 @@ class PhotoWarp:
         rest_inner = torch.zeros(self.H, self.W, 1, device=self.dev)
         self.crop(rest_inner)[...] = self.rest["interior"][0][..., None].float()
         hidden = r["interior"][..., None].float() * (1 - self.sample(rest_inner, r))
-        cav = self.tri_cavity[r["tri"].clamp_min(0)] * cover if cavity is None else cavity
+        cav = self.tri_cavity[r["tri"].clamp_min(0)] * self.shade(r) * cover if cavity is None else cavity
         mouth = g_src + (1 - g_src) * hidden                          # the pixel shows the mouth, not a lip
         held = torch.minimum(mouth, g_q)
         out = (1 - mouth) * carried + held * still_q + (mouth - held) * cav
