@@ -4,6 +4,7 @@ copying frame 0; training time, render speed at 512x512, peak memory.
 
     python bench/avatar.py [--iterations 600] [--clips N] [--device cpu] [--out bench/results/avatar_cpu]
     python bench/avatar.py --only-one-shot --out bench/results/avatar_oneshot_cpu    # the one-shot part alone
+    python bench/avatar.py --only id2_vcd_swwp2s,brbk7n ...                          # these clips, in this order
 
 Each clip runs in its own subprocess (peak memory per clip; a finished clip's JSON in bench/cache/avatar/ is
 reused when the bench is restarted with the same settings). Fits come from the pose -> fit pipeline
@@ -193,6 +194,7 @@ def main() -> int:
     ap.add_argument("--no-one-shot", action="store_true", help="Skip the one-shot part.")
     ap.add_argument("--no-refine", action="store_true", help="Train without refining the per-frame parameters.")
     ap.add_argument("--only-one-shot", action="store_true", help="Only the one-shot part (no video training, no fps).")
+    ap.add_argument("--only", default=None, help="Comma-separated clip stems to run (default: the first --clips).")
     ap.add_argument("--clip", default=None, help=argparse.SUPPRESS)    # worker mode
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -204,6 +206,9 @@ def main() -> int:
     from headgen.assets import sample_videos
 
     clips = [Path(p).name for p in sample_videos()][: args.clips]
+    if args.only:
+        stems = args.only.split(",")
+        clips = sorted((Path(p).name for p in sample_videos() if Path(p).stem in stems), key=lambda n: stems.index(Path(n).stem))
     results = []
     for name in clips:
         res = CACHE / (f"{Path(name).stem}_{args.device}_{args.iterations}_{args.one_shot_iterations}"
