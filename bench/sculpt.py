@@ -129,13 +129,66 @@ def quality(sc, paraphrases_only: bool = False) -> tuple[list[str], dict]:
     return lines, summary
 
 
+def composite_reading(sc, n: int = 120, seed: int = 5) -> list[str]:
+    """Composite prompts: n random combinations of 2-3 training-worded prompts of different attributes
+    ("a much longer face, slightly smiling and blond hair"), read with and without clause reading; share of
+    the components read in the asked direction above the mention threshold, and strong reads (strength
+    >= 0.3) of attributes no component asked for."""
+    from headgen.stages.sculpt.core import MENTION_COLOUR, MENTION_EXPR, MENTION_SHAPE
+    from headgen.stages.sculpt.evaluate import prompts_for
+    names, K = sc.names, sc.space.K
+    rows = [r for r in prompts_for(sc.space) if r["style"] in ("slightly", "much")]
+    rows += [{"attribute": a, "sign": s_, "prompt": p} for a, s_, p in (
+        ("skin lightness", 1, "much lighter skin"), ("skin lightness", -1, "slightly darker skin"),
+        ("blond hair", 1, "blond hair"), ("red hair", 1, "red hair"), ("hair lightness", -1, "much darker hair"))
+        if a in names]
+    rng = np.random.default_rng(seed)
+    comps = []
+    for _ in range(n):
+        k = int(rng.choice([2, 3]))
+        pick = []
+        for j in rng.permutation(len(rows)):
+            if rows[j]["attribute"] not in [p["attribute"] for p in pick]:
+                pick.append(rows[j])
+            if len(pick) == k:
+                break
+        joiner = str(rng.choice([", ", " and ", " with "]))
+        comps.append((str(rng.choice(["", "a person with "])) + joiner.join(p["prompt"] for p in pick), pick))
+
+    def thr(j, a):
+        if j < K:
+            return MENTION_SHAPE
+        if j < sc.n_geom:
+            return MENTION_EXPR
+        return MENTION_SHAPE if sc._app_kind[a] == "signed" else MENTION_COLOUR
+    out = ["| reading | components read (asked direction, above threshold) | strong reads of unasked attributes |",
+           "|---|---|---|"]
+    for cl in (False, True):
+        hit = tot = fp = 0
+        for text, pick in comps:
+            r = sc.read(text, clauses=cl)
+            asked = {names.index(p["attribute"]) for p in pick}
+            for p in pick:
+                j = names.index(p["attribute"])
+                tot += 1
+                hit += int(p["sign"] * r[j] >= thr(j, p["attribute"]))
+            st = sc._strength(r)
+            fp += sum(1 for j in range(len(names)) if j not in asked and st[j] >= 0.3)
+        out.append(f"| {'whole prompt + clauses (default)' if cl else 'whole prompt only'} | {hit}/{tot} | {fp} |")
+    return out + ["", f"({n} prompts, e.g. \"{comps[0][0]}\")"]
+
+
 def overlap_report(sc) -> tuple[list[str], dict]:
     """Held-out check: no paraphrase (set A or B) may appear word-for-word in the weights' training captions;
     word 2/3-gram overlap of each set with the captions."""
     from headgen.stages.sculpt.core import training_captions
     from headgen.stages.sculpt.evaluate import PARAPHRASES_B, caption_overlap, paraphrase_set_a
-    ds = training_captions(sc.space, sc.blob["recipe"])
-    caps = sorted(set(ds.captions))
+    rec = dict(sc.blob["recipe"])
+    rr = rec.pop("rich_reader", None)
+    caps = set(training_captions(sc.space, rec).captions)
+    if rr:       # the rich-wording reader's captions (recipe 8)
+        caps |= set(training_captions(sc.space, dict(rr, relative=0.0)).captions)
+    caps = sorted(caps)
     sets = {"A": list(paraphrase_set_a().values()), "B": [p for ps in PARAPHRASES_B.values() for p in ps]}
     lines = [f"Training captions regenerated from the weights' recipe: {len(caps)} unique.", "",
              "| set | paraphrases | verbatim in a caption | word 2-grams found in captions | word 3-grams found in captions |",
@@ -408,6 +461,8 @@ def main() -> None:
                f"the asked attribute by > 0.25: set A {s['para_ok']}/{s['para_n']} attribute-directions, set B "
                f"{s['b_ok']}/{s['b_n']} prompts ({s['b_pair_ok']}/{s['b_pairs']} attribute-directions with at least one of "
                f"its two); paraphrase edits with other attributes < 10 %: {s['para_other_lt10']}/{s['para_edits']}.", ""]
+        with torch_threads(1):
+            md += ["## Composite prompts", ""] + composite_reading(sc) + [""]
         with torch_threads(1):
             al, asum = appearance_table(sc, po)
         md += ["## Appearance attributes on avatars", "",

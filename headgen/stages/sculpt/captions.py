@@ -26,6 +26,7 @@ import torch
 
 from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES, APPEARANCE_NAMES
 from headgen.models.attributes import SHAPE_ATTRIBUTES
+from headgen.stages.sculpt import vocab
 
 SHAPE_BINS = ((0.7, 1.4, 0.5, ("slightly", "a bit", "somewhat", "a little")),
               (1.4, 2.1, 1.0, ("",)),
@@ -89,15 +90,23 @@ def _expr_phrase(phrase: str, adverb: str) -> str:
 
 
 def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed: int = 0,
-                 appearance: bool = True, relative: float = 0.0) -> Dataset:
+                 appearance: bool = True, relative: float = 0.0, rich: float = 0.0,
+                 exclude: tuple[str, ...] = ()) -> Dataset:
     """Sample ``n_captions`` caption specs x ``heads_per_caption`` heads (see the module docstring) in the
     coordinates of ``space`` (a SculptSpace). appearance: also mention avatar appearance attributes
     (``headgen.avatar.appearance``; reader targets after the shape and expression attributes; they do not
     change the heads). relative: share of shape phrases worded as a relative clause ("a face that is
-    slightly long", "lips that are much thinner"; own random stream, the heads do not change)."""
+    slightly long", "lips that are much thinner"; own random stream, the heads do not change).
+    rich: share of phrases (and of prefixes / joiners) worded by ``vocab`` instead of the attribute
+    libraries' phrases (own random stream: heads and reader targets are those of the plain wording).
+    exclude: phrases that must not occur in a rich caption: a rich caption whose content words
+    (``vocab.content_words``) contain one of theirs in sequence is re-worded (up to 20 draws, then the plain
+    caption is kept)."""
     rng = np.random.default_rng(seed)
     rng_app = np.random.default_rng(seed + 7919)     # own stream: shape/expression captions and heads unchanged
     rng_rel = np.random.default_rng(seed + 104729)   # own stream for the relative-clause wording
+    rng_rich = np.random.default_rng(seed + 1299709)  # own stream for the rich wording
+    excl = [tuple(vocab.content_words(p)) for p in exclude if vocab.content_words(p)]
     K, E = space.K, space.E
     names = space.attribute_names()
     app_offset = len(names)
@@ -113,6 +122,7 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
     a0 = space.a0.numpy()
     for c in range(n_captions):
         parts_shape, parts_expr = [], []
+        spec_parts, spec_expr = [], []
         n_sh = rng.choice(4, p=[0.3, 0.4, 0.22, 0.08])
         n_ex = rng.choice(3, p=[0.45, 0.43, 0.12])
         if c % 12 == 0:      # unconditional captions
@@ -133,6 +143,7 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
                 adv, ph = str(rng.choice(adverbs)), word
             rel = _relative_form(ph, adv) if relative > 0 and rng_rel.random() < relative else None
             parts_shape.append(rel or _with_article(ph, adv))
+            spec_parts.append(("shape", spec.name, int(sign), int(b)))
             targets[c, k] = sign * lvl
             shape_targets.append((k, sign, lo, hi))
         expr_set = []
@@ -146,24 +157,34 @@ def make_dataset(space, n_captions: int = 4000, heads_per_caption: int = 6, seed
             ea = eattrs[i]
             if ea.less and rng.random() < 0.15:
                 parts_expr.append(str(rng.choice(ea.less)))
+                spec_expr.append(("expr", ea.name, 0, None))
                 targets[c, K + i] = -1.0
                 expr_set.append((i, 0.0, 0.0))
                 continue
             b = rng.choice(3, p=[0.3, 0.35, 0.35])
             lo, hi, adverbs = EXPR_BINS[b]
             parts_expr.append(_expr_phrase(str(rng.choice(ea.more)), str(rng.choice(adverbs))))
+            spec_expr.append(("expr", ea.name, 1, int(b)))
             expr_set.append((i, lo, hi))
             targets[c, K + i] = (lo + hi) / 2
         parts = parts_shape + parts_expr
-        rng.shuffle(parts)
+        specs = spec_parts + spec_expr
+        order = list(range(len(parts)))
+        rng.shuffle(order)
+        parts, specs = [parts[j] for j in order], [specs[j] for j in order]
+        prefix = ""
         if not parts:
             text = ""
         else:
             joiner = rng.choice([", ", " and ", ", "])
             body = joiner.join(parts) if len(parts) < 3 else ", ".join(parts[:-1]) + " and " + parts[-1]
-            text = f"{rng.choice(PREFIXES)}{body}"
+            prefix = rng.choice(PREFIXES)
+            text = f"{prefix}{body}"
+        app_specs: list = []
         if appearance and c % 12 != 0:
-            text = _add_appearance(text, rng_app, targets[c], app_offset)
+            text = _add_appearance(text, rng_app, targets[c], app_offset, app_specs)
+        if rich > 0 and (parts or app_specs):
+            text = _reword(text, prefix, parts, specs, app_specs, rich, rng_rich, excl)
         captions.append(text)
         # heads satisfying the caption
         x = rng.standard_normal((heads_per_caption, space.S))
@@ -210,8 +231,9 @@ def _appearance_phrase(rng, a) -> tuple[str, float]:
     return _with_article(word, adv) if not word.endswith(("skin", "hair")) else f"{adv} {word}".strip(), sign * lvl
 
 
-def _add_appearance(text: str, rng, target_row: np.ndarray, offset: int) -> str:
-    """Maybe add appearance phrases to a caption (own random stream); writes their reader targets."""
+def _add_appearance(text: str, rng, target_row: np.ndarray, offset: int, specs: list | None = None) -> str:
+    """Maybe add appearance phrases to a caption (own random stream); writes their reader targets and appends
+    (name, sign, level, phrase) of each phrase to ``specs``."""
     if rng.random() >= P_APPEARANCE:
         return text
     n = 2 if rng.random() < P_APPEARANCE_2 else 1
@@ -224,9 +246,56 @@ def _add_appearance(text: str, rng, target_row: np.ndarray, offset: int) -> str:
         p, t = _appearance_phrase(rng, APPEARANCE_ATTRIBUTES[i])
         phrases.append(p)
         target_row[offset + i] = t
+        if specs is not None:
+            lvl = {0.5: 0, 1.0: 1, 1.5: 2}[abs(float(t))]
+            specs.append((APPEARANCE_ATTRIBUTES[i].name, 1 if t > 0 else -1, lvl, p))
     app = " and ".join(phrases)
     if not text:
         return f"{rng.choice(PREFIXES)}{app}"
     if rng.random() < 0.25:
         return f"{app}, {text}"
     return f"{text}{rng.choice([', ', ' and ', ' with '])}{app}"
+
+
+def _contains(words: list[str], excl: list[tuple[str, ...]]) -> bool:
+    n = len(words)
+    for e in excl:
+        m = len(e)
+        if any(tuple(words[i:i + m]) == e for i in range(n - m + 1)):
+            return True
+    return False
+
+
+def _reword(plain: str, prefix: str, parts: list[str], specs: list, app_specs: list, rich: float, rng, excl) -> str:
+    """The rich wording of a caption (``vocab``): each phrase re-worded with probability ``rich`` from its spec
+    (kind, name, sign, level), the appearance phrases likewise, a rich prefix and joiners; re-drawn while it
+    contains an excluded phrase (see make_dataset), the plain caption after 20 tries."""
+    for _ in range(20):
+        out = []
+        for p, (kind, name, sign, level) in zip(parts, specs):
+            q = None
+            if rng.random() < rich:
+                if kind == "shape":
+                    q = vocab.shape_phrase(name, sign, level, rng)
+                elif name in vocab.EXPR_LEX:
+                    q = vocab.expression_phrase(name, None if sign == 0 else level, rng)
+            out.append(q or p)
+        apps = []
+        for name, sign, level, p in app_specs:
+            q = vocab.appearance_phrase(name, sign, level, rng) if rng.random() < rich else None
+            apps.append(q or p)
+        items = out + apps
+        if not items:
+            return plain
+        if rng.random() < 0.5 and len(items) > 1:
+            rng.shuffle(items)
+        if len(items) == 1:
+            body = items[0]
+        elif rng.random() < 0.5:
+            body = ", ".join(items[:-1]) + str(rng.choice([" and ", ", and ", ", ", " with "])) + items[-1]
+        else:
+            body = str(rng.choice(vocab.JOINERS)).join(items)
+        text = f"{rng.choice(vocab.PREFIXES_RICH) if rng.random() < rich else prefix}{body}"
+        if not _contains(vocab.content_words(text), excl):
+            return text
+    return plain

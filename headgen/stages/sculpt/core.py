@@ -2,9 +2,9 @@
 edit / generate heads. Pure Python API (no files besides the weights); the stage runner writes artifacts.
 
 Weights: one ``torch.save`` file (plain tensors/str/lists, loaded with ``weights_only=True``) holding the
-denoiser, the reader, the sculpt space (attribute statistics and edit directions), the phrase bank used to
+denoiser, the reader (and, from recipe 8, the rich-wording reader), the sculpt space (attribute statistics and edit directions), the phrase bank used to
 name the nearest attributes, and the recipe. Default location: ``$HEADGEN_CACHE/sculpt/`` (trained there on
-first use by :func:`load_or_train`, ~2-4 minutes on 2 CPU cores); ``headgen train-sculpt -o PATH`` writes
+first use by :func:`load_or_train`, ~10-15 minutes on 2 shared CPU cores); ``headgen train-sculpt -o PATH`` writes
 one anywhere.
 """
 from __future__ import annotations
@@ -19,11 +19,19 @@ import torch
 from headgen.errors import InputError
 
 FORMAT = "headgen-sculpt-weights"
-RECIPE_VERSION = "5"
+RECIPE_VERSION = "8"
+#: recipe 8 = recipe 5 (denoiser and reader on the plain wording) + a second reader trained on the rich
+#: wording of ``vocab`` (``rich_reader``: its caption recipe and reader-only training); prompts are read by
+#: both (:meth:`Sculptor.read`)
+RICH_READER = {"n_captions": 12000, "heads_per_caption": 3, "seed": 0, "appearance": True, "rich": 0.5,
+               "hidden": 512, "steps": 12000, "lr": 3e-3, "mention_weight": 8.0}
 DEFAULT_RECIPE = {"n_captions": 5000, "heads_per_caption": 6, "steps": 5000, "batch": 256, "hidden": 256,
-                  "depth": 3, "lr": 2e-3, "seed": 0, "appearance": True, "relative": 0.0}
+                  "depth": 3, "lr": 2e-3, "seed": 0, "appearance": True, "relative": 0.0,
+                  "rich_reader": RICH_READER}
 TINY_RECIPE = {"n_captions": 240, "heads_per_caption": 4, "steps": 250, "batch": 128, "hidden": 64,
-               "depth": 2, "lr": 3e-3, "seed": 0, "appearance": True}
+               "depth": 2, "lr": 3e-3, "seed": 0, "appearance": True, "reader_hidden": 64, "reader_batch": 64,
+               "rich_reader": {"n_captions": 120, "heads_per_caption": 1, "seed": 0, "appearance": True, "rich": 0.5,
+                               "hidden": 32, "steps": 60, "lr": 3e-3, "mention_weight": 8.0}}
 #: reader output above which an attribute counts as asked for (shape: intensity units; expression: weight)
 MENTION_SHAPE, MENTION_EXPR, NEGATION = 0.25, 0.1, -0.5
 #: appearance: signed lightness reads count from |0.25| (as shape), a hair colour from 0.3 (targets are 1)
@@ -32,6 +40,23 @@ MENTION_COLOUR = 0.3
 RELATED_COS = 0.3
 #: in an edit, the most the vertices outside the prompt's region may move (RMS, mm; issue 15's bound)
 MAX_OUTSIDE_MM = 1.0
+
+
+#: a rich-reader read weaker than this share of its strongest read (strength scale) is a side reading
+RICH_SIDE = 0.5
+#: composite prompts are also read clause by clause (:func:`split_clauses`, :meth:`Sculptor.read`)
+CLAUSE_READING = True
+#: a clause's read joins the prompt's only where it is that clause's strongest read and at least this strong
+#: (strength scale of :func:`confidence_weights`: shape |intensity| / 1.5, expression weight)
+CLAUSE_MIN_STRENGTH = 0.3
+_CLAUSE_SPLIT = r"\s*(?:[,;]|\band also\b|\band\b|\bwith\b|\bplus\b|\bbut\b)\s*"
+
+
+def split_clauses(prompt: str) -> list[str]:
+    """"a long face, a wide nose and smiling" -> ["a long face", "a wide nose", "smiling"]: the prompt cut at
+    commas, semicolons and the words and / with / plus / but; pieces without a letter are dropped."""
+    import re
+    return [c for c in (x.strip() for x in re.split(_CLAUSE_SPLIT, prompt.strip())) if re.search("[a-zA-Z]", c)]
 
 
 class torch_threads:
@@ -105,7 +130,47 @@ def train_sculpt(out_path, *, model=None, recipe: dict | None = None, encoder: s
     from headgen.stages.sculpt.text import DEFAULT_ENCODER
 
     with torch_threads(1):
-        return _train_sculpt(out_path, model=model, recipe=recipe, encoder=encoder or DEFAULT_ENCODER, log=log)
+        st = _train_sculpt(out_path, model=model, recipe=recipe, encoder=encoder or DEFAULT_ENCODER, log=log)
+        rr = dict(DEFAULT_RECIPE, **(recipe or {})).get("rich_reader")
+        if rr:
+            st = st | add_rich_reader(out_path, out_path, rr, model=model, log=log)
+            st["total_seconds"] += st["rich_reader_seconds"]
+            st["bytes"] = Path(out_path).stat().st_size
+        return st
+
+
+def add_rich_reader(weights_in, weights_out, rr: dict, *, model=None, log=print) -> dict:
+    """Train the second, rich-wording reader (``rr``: keys of RICH_READER) reader-only on the captions of
+    ``captions.make_dataset(..., rich=rr["rich"])`` (held-out paraphrases excluded) and add it to a weights
+    file (``reader_rich``; the recipe records ``rr``). -> stats (seconds, caption count, loss)."""
+    from headgen.io.atomic import atomic_path
+    from headgen.stages.sculpt.diffusion import Reader, train_reader
+    with torch_threads(1):
+        t0 = time.perf_counter()
+        sc = Sculptor(weights_in, model=model)
+        blob = sc.blob
+        ds = training_captions(sc.space, dict(rr, relative=0.0, n_captions=rr["n_captions"]))
+        uniq = sorted(set(c for c in ds.captions if c))
+        E = _embed_cached(uniq, sc.encoder)
+        lut = {c: i for i, c in enumerate(uniq)}
+        emb = np.stack([E[lut[c]] if c else np.zeros(E.shape[1], np.float32) for c in ds.captions])
+        torch.manual_seed(int(rr["seed"]) + 2)
+        rd = Reader(len(sc.names), emb.shape[1], hidden=int(rr["hidden"]))
+        log(f"rich reader: {len(uniq)} unique captions; training {rr['steps']} steps")
+        loss = train_reader(rd, torch.from_numpy(emb).float(), torch.from_numpy(ds.targets).float(),
+                            steps=int(rr["steps"]), lr=float(rr["lr"]), seed=int(rr["seed"]) + 1,
+                            mention_weight=float(rr["mention_weight"]), log=log)
+        blob["reader_rich"] = rd.state_dict()
+        blob["reader_rich_cfg"] = {"n_attr": rd.n_attr, "cond_dim": rd.cond_dim, "hidden": rd.hidden}
+        blob["recipe"] = dict(blob["recipe"], rich_reader=dict(rr))
+        blob["recipe_version"] = RECIPE_VERSION
+        sec = time.perf_counter() - t0
+        blob["train_stats"] = dict(blob["train_stats"], rich_reader_seconds=sec, rich_reader_loss=loss)
+        out = Path(weights_out)
+        with atomic_path(out) as tmp:
+            torch.save(blob, tmp)
+    log(f"rich reader: loss {loss:.4f}, {sec:.0f} s")
+    return {"rich_reader_seconds": sec, "rich_reader_captions": len(uniq), "rich_reader_loss": loss}
 
 
 def training_captions(space, recipe: dict | None = None):
@@ -113,9 +178,12 @@ def training_captions(space, recipe: dict | None = None):
     default) - what :func:`train_sculpt` trains on and what the held-out checks compare the paraphrases with
     (the captions share a random stream with the heads, so they depend on every recipe key)."""
     from headgen.stages.sculpt import captions as cap
+    from headgen.stages.sculpt.evaluate import held_out_paraphrases
     r = dict(DEFAULT_RECIPE, **(recipe or {}))
+    rich = float(r.get("rich", 0.0))
     return cap.make_dataset(space, r["n_captions"], r["heads_per_caption"], seed=r["seed"],
-                            appearance=bool(r.get("appearance", False)), relative=float(r.get("relative", 0.0)))
+                            appearance=bool(r.get("appearance", False)), relative=float(r.get("relative", 0.0)),
+                            rich=rich, exclude=held_out_paraphrases() if rich > 0 else ())
 
 
 def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
@@ -131,7 +199,7 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     t0 = time.perf_counter()
     space = SculptSpace(model)
     t_space = time.perf_counter() - t0
-    ds = training_captions(space, r)
+    ds = training_captions(space, {k: v for k, v in r.items() if k != "rich_reader"})
     names = space.attribute_names() + (list(APPEARANCE_NAMES) if r.get("appearance") else [])
     t_data = time.perf_counter() - t0 - t_space
     log(f"dataset: {len(ds.captions)} captions x {r['heads_per_caption']} heads ({t_data:.1f} s); embedding")
@@ -143,7 +211,10 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     emb = np.stack([E[lut[c]] if c else np.zeros(E.shape[1], np.float32) for c in ds.captions])
     log(f"embedded {len(uniq)} unique captions with {encoder} ({t_emb:.1f} s); training")
     den, rd, st = train(ds, emb, space.dim, len(names), steps=r["steps"], batch=r["batch"],
-                        lr=r["lr"], hidden=r["hidden"], depth=r["depth"], seed=r["seed"], log=log)
+                        lr=r["lr"], hidden=r["hidden"], depth=r["depth"], seed=r["seed"],
+                        reader_hidden=int(r.get("reader_hidden", 256)), reader_batch=r.get("reader_batch"),
+                        reader_steps=int(r.get("reader_steps", 0)), mention_weight=float(r.get("mention_weight", 4.0)),
+                        log=log)
     texts, attrs = phrase_bank(space, appearance=bool(r.get("appearance")))
     bank = encode(texts, encoder)
     blob = {
@@ -282,6 +353,11 @@ class Sculptor:
         self.den.load_state_dict(blob["denoiser"])
         self.rd = Reader(**blob["reader_cfg"])
         self.rd.load_state_dict(blob["reader"])
+        self.rd_rich = None
+        if "reader_rich" in blob:
+            self.rd_rich = Reader(**blob["reader_rich_cfg"])
+            self.rd_rich.load_state_dict(blob["reader_rich"])
+            self.rd_rich.eval()
         self.den.eval()
         self.rd.eval()
         self.names = list(blob["attribute_names"])
@@ -289,6 +365,9 @@ class Sculptor:
         self.n_geom = len(self.names) - len(self.appearance_names)
         from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES
         self._app_kind = {a.name: a.kind for a in APPEARANCE_ATTRIBUTES}
+        self._thresholds = np.array([MENTION_SHAPE if (i < self.space.K or (i >= self.n_geom and self._app_kind[n] == "signed"))
+                                     else MENTION_COLOUR if i >= self.n_geom else MENTION_EXPR
+                                     for i, n in enumerate(self.names)], np.float32)
         from headgen.stages.sculpt.text import _load
         _load(self.encoder)          # load the sentence encoder now: ``SculptResult.seconds`` times the edit only
         self.bank_emb = blob["bank_emb"].numpy()
@@ -299,12 +378,60 @@ class Sculptor:
         from headgen.stages.sculpt.text import encode
         return encode([prompt], self.encoder)[0]
 
+    def _read_embeddings(self, E: np.ndarray) -> np.ndarray:
+        """Embeddings (n, 384) -> reads (n, A). With a rich-wording reader (recipe 8) both readers read: where
+        the plain reader reads an attribute above its mention threshold and the rich one agrees in sign, the
+        plain read stands (it was trained with the denoiser on the library phrases, its intensities are the
+        calibrated ones: "slightly" vs "much"); elsewhere the read of larger magnitude (the rich reader knows
+        the many other wordings), except the rich reader's side readings (weaker than ``RICH_SIDE`` times its
+        strongest read of the same text: "much lighter skin" also reads face width -0.68 there)."""
+        with torch.no_grad():
+            x = torch.from_numpy(np.asarray(E, np.float32))
+            r = self.rd(x).numpy()
+            if self.rd_rich is None:
+                return r
+            q = self.rd_rich(x).numpy()
+        keep = (np.abs(r) >= self._thresholds) & (np.sign(r) == np.sign(q))
+        # the rich reader's side readings (below RICH_SIDE of its strongest read of the same text) are not used
+        sq = self._strength(q)
+        side = sq < RICH_SIDE * sq.max(axis=-1, keepdims=True)
+        return np.where(keep | side | (np.abs(r) >= np.abs(q)), r, q)
+
+    def _strength(self, r: np.ndarray) -> np.ndarray:
+        """Reads (n, A) -> the common strength scale (shape / signed appearance |v| / 1.5, expression and hair
+        colour v)."""
+        s = np.array(r, np.float64, copy=True)
+        for i, n in enumerate(self.names):
+            signed = i < self.space.K or (i >= self.n_geom and self._app_kind[n] == "signed")
+            s[..., i] = np.abs(s[..., i]) / 1.5 if signed else s[..., i]
+        return s
+
+    def read(self, prompt: str, embedding: np.ndarray | None = None, clauses: bool | None = None) -> np.ndarray:
+        """The reader's signed intensity per attribute (A,) for a prompt. With clause reading
+        (``CLAUSE_READING``; composite prompts only) each clause of :func:`split_clauses` is read too, and an
+        attribute takes a clause's read where that read is the clause's strongest, at least
+        ``CLAUSE_MIN_STRENGTH`` and stronger than the whole prompt's read of it (a long prompt's embedding
+        dilutes each of its parts)."""
+        e = self.embed(prompt) if embedding is None else embedding
+        r = self._read_embeddings(np.asarray(e)[None])[0]
+        parts = split_clauses(prompt) if (CLAUSE_READING if clauses is None else clauses) else []
+        if len(parts) < 2:
+            return r
+        from headgen.stages.sculpt.text import encode
+        rc = self._read_embeddings(encode(parts, self.encoder))
+        st, sw = self._strength(rc), self._strength(r)
+        r = r.copy()
+        for c in range(len(parts)):
+            j = int(np.argmax(st[c]))
+            if st[c, j] >= CLAUSE_MIN_STRENGTH and st[c, j] > sw[j]:
+                r[j], sw[j] = rc[c, j], st[c, j]
+        return r
+
     def understand(self, prompt: str, embedding: np.ndarray | None = None) -> Understanding:
         """Read a prompt: the reader's signed intensity per attribute (kept where above the mention
         thresholds), nearest attributes by phrase similarity, and whether it relates to any attribute."""
         e = self.embed(prompt) if embedding is None else embedding
-        with torch.no_grad():
-            r = self.rd(torch.from_numpy(e).float()[None])[0].numpy()
+        r = self.read(prompt, e)
         K = self.space.K
         inten = {}
         for i, n in enumerate(self.names):
@@ -449,7 +576,7 @@ class Sculptor:
 
 def load_or_train(weights=None, *, model=None, log=print) -> Sculptor:
     """Sculptor from ``weights`` (a path) or from the user cache, training the default model there first when
-    it is missing (logged; ~2-4 minutes on 2 CPU cores)."""
+    it is missing (logged; ~10-15 minutes on 2 shared CPU cores)."""
     if weights is not None:
         return Sculptor(weights, model=model)
     model = model or load_model_for_sculpt()

@@ -116,14 +116,17 @@ def _norm_words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:[-'][a-z0-9]+)*", text.lower())
 
 
-def caption_overlap(captions, paraphrases, ns=(2, 3)) -> dict:
+def caption_overlap(captions, paraphrases, ns=(2, 3), details: bool = True) -> dict:
     """Held-out check of paraphrases against training captions.
 
     captions: iterable of str; paraphrases: list of str. -> {"verbatim": [paraphrases contained word-for-word
     in some caption (must be empty)], "ngram": {n: mean over paraphrases of the share of their word n-grams
     that occur in any caption}, "longest": [(paraphrase, longest word n-gram it shares with the captions)]}.
-    Words are lower-cased alphanumeric tokens (hyphenated words kept whole)."""
-    grams: dict[int, set] = {n: set() for n in set(ns) | {1}}
+    Words are lower-cased alphanumeric tokens (hyphenated words kept whole). details=False: the verbatim
+    check only (fast; "ngram" and "longest" empty)."""
+    if not details:
+        ns = ()
+    grams: dict[int, set] = {n: set() for n in (set(ns) | {1} if details else set())}
     texts = []
     for c in captions:
         w = _norm_words(c)
@@ -140,6 +143,8 @@ def caption_overlap(captions, paraphrases, ns=(2, 3)) -> dict:
             g = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
             if g:
                 share[n].append(np.mean([x in grams[n] for x in g]))
+        if not details:
+            continue
         best = ""
         for n in range(len(w), 0, -1):
             hit = [" ".join(w[i:i + n]) for i in range(len(w) - n + 1)
