@@ -27,8 +27,9 @@ CACHE = ROOT / "bench" / "cache" / "avatar"
 HOLDOUT = "35:55"
 ONE_SHOT_STEPS = 120     # headgen.stages.avatar.run.ONE_SHOT_ITERATIONS (not imported at module level)
 #: bumped when the avatar method changes: finished clips are cached under this version (1: no suffix;
-#: 5: fits from landmarks whose first frame comes from MediaPipe's tracked pass)
-BENCH_VERSION = 5
+#: 5: fits from landmarks whose first frame comes from MediaPipe's tracked pass; 6: one-shot on temporally smoothed
+#: fitted pose / expression, headgen.stages.avatar.run.ONE_SHOT_SMOOTH)
+BENCH_VERSION = 6
 
 
 def render_fps(out: Path, fit: Path, device: str, n: int = 20) -> tuple[float, float]:

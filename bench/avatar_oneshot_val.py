@@ -25,19 +25,30 @@ def main() -> int:
     ap.add_argument("tag")
     ap.add_argument("--clips", default=CLIPS)
     ap.add_argument("--fits", default=None, help="Read the fits from DIR/<clip>/fit.npz.")
+    ap.add_argument("--smooth", default=None, help="POSE,EXPRESSION smoothing sigmas in frames (default: the stage's).")
+    ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a constant of headgen.stages.avatar.run "
+                    "(e.g. ONE_SHOT_INPAINT_DILATE=0), for variants.")
     ap.add_argument("--extra", default="{}", help="TrainOptions overrides as JSON (e.g. iterations, lr_scales).")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from headgen.assets import resolve
     from headgen.stages.avatar.run import AvatarOptions, run_avatar
 
+    import headgen.stages.avatar.run as R
+    for kv in args.set:
+        k, v = kv.split("=", 1)
+        setattr(R, k, type(getattr(R, k))(json.loads(v)))
+    smooth = {}
+    if args.smooth:
+        a, b = (float(v) for v in args.smooth.split(","))
+        smooth = dict(smooth_pose=a, smooth_expression=b)
     for c in args.clips.split(","):
         t = time.perf_counter()
         work = ROOT / "bench" / "cache" / "avatar"
         fit = Path(args.fits) / c / "fit.npz" if args.fits else work / c / "fit" / "fit.npz"
         m = run_avatar(resolve(f"video/{c}.mpg"), fit, work / f"val_{args.tag}_{c}",
                        AvatarOptions(holdout="5:31", one_shot=True, device="cpu", lpips=False,
-                                     extra=json.loads(args.extra)))
+                                     extra=json.loads(args.extra), **smooth))
         h = m["heldout"]
         print(f"{args.tag} {c}: face avatar {h['avatar']['face']['psnr']:.2f} copy0 {h['retrieval']['face']['psnr']:.2f} | "
               f"mouth avatar {h['avatar']['mouth']['psnr']:.2f} copy0 {h['retrieval']['mouth']['psnr']:.2f} | "

@@ -270,3 +270,33 @@ def test_pipeline_stage_video_avatar_yaml(cli_run, small_clip, tmp_path, one_tor
     assert m["n_gaussians"] == files.rig["binding"].shape[0] and m["heldout_frames"] == [12, 13]
     assert sorted(p.name for p in (tmp_path / "run" / "avatar" / "eval").iterdir()) == [
         "frame_00012.png", "frame_00013.png", "side_by_side.mp4"]
+
+
+def test_smooth_params_removes_jitter_keeps_trends_and_rotations():
+    from headgen.geometry.rotations import axis_angle_to_matrix
+    from headgen.stages.avatar.data import smooth_params, smooth_track
+
+    g = torch.Generator().manual_seed(0)
+    T = 40
+    t = torch.arange(T, dtype=torch.float32)
+    ramp = torch.stack([0.01 * t, -0.002 * t + 0.5, torch.full_like(t, 0.6)], -1)       # a steady head motion
+    assert torch.allclose(smooth_track(ramp, 2.0), ramp, atol=1e-5)                      # ends too: no lag, no pull
+    noise = 0.003 * torch.randn(T, 3, generator=g)
+    err = lambda x: float((x - ramp).pow(2).mean().sqrt())
+    assert err(smooth_track(ramp + noise, 2.0)) < 0.6 * err(ramp + noise)
+    assert torch.equal(smooth_track(ramp + noise, 0.0), ramp + noise)
+    valid = np.ones(T, bool)
+    valid[10] = False                                                                     # a frame without a face
+    x = ramp + noise
+    x[10] = 5.0
+    y = smooth_track(x, 2.0, valid)
+    assert float(y[10, 0]) == 5.0 and float((y[9:12:2] - ramp[9:12:2]).abs().max()) < 0.01   # neither used nor changed
+    aa = torch.stack([0.02 * t, 0.1 + 0.005 * torch.randn(T, generator=g), torch.zeros(T)], -1)
+    p = dict(shape=torch.zeros(0), expression=0.3 + 0.05 * torch.randn(T, 5, generator=g), rotation=axis_angle_to_matrix(aa),
+             translation=ramp + noise, extra={"jaw": torch.zeros(T, 3)})
+    q = smooth_params(p, 2.0, 0.0)
+    R = q["rotation"]
+    assert torch.allclose(R @ R.transpose(-1, -2), torch.eye(3).expand(T, 3, 3), atol=1e-5)
+    assert torch.allclose(torch.linalg.det(R), torch.ones(T), atol=1e-5)
+    assert torch.equal(q["expression"], p["expression"]) and q["shape"] is p["shape"]     # sigma 0: unchanged
+    assert err(q["translation"]) < err(p["translation"])

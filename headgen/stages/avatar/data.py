@@ -2,6 +2,7 @@
 crop around the head, MediaPipe landmarks of every frame (for the evaluation boxes and the retrieval baseline)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,11 +61,12 @@ class Clip:
 
 
 def load_clip(media: str | Path, fit_path: str | Path, holdout: tuple[int, int] | None, device,
-              one_shot: bool = False) -> Clip:
+              one_shot: bool = False, exclude: tuple[int, int] | None = None) -> Clip:
     """Read the media and its fit, check they match, split the frames.
 
     holdout (start, end): frames evaluated, never trained on. one_shot: train on the first valid frame
-    outside the hold-out only. InputError when the fit does not match the media or too few frames remain."""
+    outside the hold-out only. exclude (start, end): frames neither trained on nor evaluated (validation runs that
+    keep a test chunk unseen). InputError when the fit does not match the media or too few frames remain."""
     from headgen.artifacts.fit import read_fit
     from headgen.models.sequence import fit_tensors
 
@@ -85,7 +87,10 @@ def load_clip(media: str | Path, fit_path: str | Path, holdout: tuple[int, int] 
         if holdout[0] >= T:
             raise InputError(f"--holdout {holdout[0]}:{holdout[1]}: {Path(media).name} has only {T} frames")
         held[holdout[0]:holdout[1]] = True
-    train = ids[valid & ~held]
+    skip = np.zeros(T, bool)
+    if exclude is not None:
+        skip[exclude[0]:exclude[1]] = True
+    train = ids[valid & ~held & ~skip]
     if one_shot:
         train = train[:1]
     need = 1 if (one_shot or not is_video) else 3
@@ -209,3 +214,52 @@ def inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
     u8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     out = cv2.inpaint(u8, mask.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
     return out.astype(np.float32) / 255.0
+
+
+def smooth_track(x: torch.Tensor, sigma: float, valid: np.ndarray | None = None) -> torch.Tensor:
+    """Zero-lag temporal smoothing of a per-frame track x (T, ...) by local-linear regression with Gaussian weights
+    of ``sigma`` frames (window +-3 sigma): inside the clip a Gaussian average, at its ends a line through the
+    neighbours (no pull towards the interior). Frames with ``valid`` False neither contribute nor change.
+    sigma <= 0 or T < 3: x unchanged."""
+    T = x.shape[0]
+    if sigma <= 0 or T < 3:
+        return x
+    ok = np.ones(T, bool) if valid is None else np.asarray(valid, bool)
+    flat = x.reshape(T, -1).double()
+    out = flat.clone()
+    r = max(1, int(math.ceil(3 * sigma)))
+    for t in np.nonzero(ok)[0]:
+        idx = np.arange(max(0, t - r), min(T, t + r + 1))
+        idx = idx[ok[idx]]
+        if len(idx) < 2:
+            continue
+        d = torch.as_tensor(idx - t, dtype=torch.float64, device=x.device)
+        w = torch.exp(-0.5 * (d / sigma) ** 2)
+        # weighted least squares of a + b d; the value at d = 0 is a
+        s0, s1, s2 = w.sum(), (w * d).sum(), (w * d * d).sum()
+        y = flat[idx]
+        m0, m1 = (w[:, None] * y).sum(0), ((w * d)[:, None] * y).sum(0)
+        det = s0 * s2 - s1 * s1
+        out[t] = (s2 * m0 - s1 * m1) / det if float(det) > 1e-9 * float(s0 * s2) else m0 / s0
+    return out.reshape(x.shape).to(x.dtype)
+
+
+def smooth_params(params: dict, sigma_pose: float, sigma_expression: float, valid: np.ndarray | None = None) -> dict:
+    """Fit tensors (``fit_tensors``' dict) with their per-frame tracks smoothed over time (``smooth_track``):
+    rotation (T,3,3) and translation (T,3) with ``sigma_pose`` frames (the smoothed rotation matrices projected back
+    onto rotations), expression (T,E) and the extra per-frame inputs (jaw/neck/eyes) with ``sigma_expression``.
+    The fitter's frame-to-frame noise moves the mesh by a fraction of a pixel where the image does not move; the
+    avatar is trained and driven with these parameters. A new dict; shape and the inputs are unchanged."""
+    p = dict(params)
+    R = smooth_track(params["rotation"], sigma_pose, valid)
+    if R is not params["rotation"]:
+        U, _, Vh = torch.linalg.svd(R.double())
+        D = torch.ones_like(R[..., 0], dtype=torch.float64)
+        D[..., -1] = torch.sign(torch.linalg.det(U @ Vh))
+        R = (U * D[..., None, :] @ Vh).to(params["rotation"].dtype)
+    p["rotation"] = R
+    p["translation"] = smooth_track(params["translation"], sigma_pose, valid)
+    if params["expression"].numel():
+        p["expression"] = smooth_track(params["expression"], sigma_expression, valid)
+    p["extra"] = {k: smooth_track(v, sigma_expression, valid) for k, v in params["extra"].items()}
+    return p

@@ -46,6 +46,9 @@ class AvatarOptions:
     flame_path: str | None = None
     lpips: bool = True
     seed: int = 0
+    exclude: str | None = None              # "START:END" frames neither trained on nor evaluated (validation)
+    smooth_pose: float | None = None        # frames (at 25 fps); None: the mode's default (ONE_SHOT_SMOOTH, VIDEO_SMOOTH)
+    smooth_expression: float | None = None  # frames (at 25 fps); None: the mode's default
     extra: dict = field(default_factory=dict)   # TrainOptions overrides (benches, tests)
 
 
@@ -56,6 +59,11 @@ ONE_SHOT_MIN_FACING = 0.3
 #: one-shot seeds overlap (their geometry is not optimised, so holes between them would stay)
 ONE_SHOT_COVERAGE = 1.1
 VIDEO_ITERATIONS = 1500
+#: temporal smoothing of a video's fitted (pose, expression) before training and driving (``data.smooth_params``;
+#: Gaussian sigma in frames at 25 fps, scaled by the clip's frame rate; 0 = the fit as it is). One-shot: chosen on
+#: frames 5-30; video: not validated, off
+ONE_SHOT_SMOOTH = (2.0, 1.0)
+VIDEO_SMOOTH = (0.0, 0.0)
 #: one-shot: mouth parts that keep their default colours and are not trained on the photo (its lip gap shows teeth
 #: or shadow where the fitted mesh has its tongue; see ``colors.MOUTH_CAVITY_PARTS``)
 ONE_SHOT_CAVITY = ("mouth_socket", "gums_and_tongue")
@@ -63,6 +71,8 @@ ONE_SHOT_CAVITY = ("mouth_socket", "gums_and_tongue")
 #: teeth Gaussians drifted to blown-out colours that showed as a white blob when the jaw opened; seen teeth keep the
 #: photo's colour from the seeding)
 ONE_SHOT_FROZEN = ONE_SHOT_CAVITY + ("teeth",)
+#: one-shot: the background is the photo with the head mesh's silhouette, dilated by this many pixels, inpainted
+ONE_SHOT_INPAINT_DILATE = 4
 #: one-shot: weight of the penalty on colours outside [0, 1] (hidden sclera under the lids and the like)
 ONE_SHOT_COLOR_RANGE = 1.0
 
@@ -104,7 +114,13 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     holdout = D.parse_holdout(opts.holdout)
     probe_video = D.media_kind(media) == "video"
     one_shot = opts.one_shot or not probe_video
-    clip = D.load_clip(media, fit_path, holdout, dev, one_shot=one_shot)
+    clip = D.load_clip(media, fit_path, holdout, dev, one_shot=one_shot, exclude=D.parse_holdout(opts.exclude))
+    fps_scale = (clip.fps or 25.0) / 25.0
+    default = ONE_SHOT_SMOOTH if one_shot else VIDEO_SMOOTH
+    sp = (default[0] if opts.smooth_pose is None else opts.smooth_pose) * fps_scale
+    se = (default[1] if opts.smooth_expression is None else opts.smooth_expression) * fps_scale
+    if clip.is_video and (sp > 0 or se > 0):
+        clip.params = D.smooth_params(clip.params, sp, se, clip.valid)
     topts = train_options(opts, one_shot)
     if str(clip.fit.model) == "flame" and not opts.flame_path:
         raise InputError(f"{fit_path}: a FLAME fit: pass the FLAME model file with --flame PATH (the stage parameter "
@@ -127,13 +143,15 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     heads = D.head_silhouettes(model, verts[clip.train_ids], clip.K, clip.size)
     bg_np = D.estimate_background(clip.frames[clip.train_ids], masks, heads)
     if len(clip.train_ids) == 1:   # one view: what lies behind the head is unknown; inpaint the head's silhouette
-        bg_np = D.inpaint(bg_np, heads[0])
+        bg_np = D.inpaint(bg_np, D.head_silhouettes(model, verts[clip.train_ids], clip.K, clip.size,
+                                                    dilate=ONE_SHOT_INPAINT_DILATE)[0])
     background = torch.as_tensor(bg_np, device=dev)
     crop = D.crop_from_landmarks(lm[clip.train_ids][usable[clip.train_ids]], clip.size)
     mouth_boxes = {int(f): region_boxes(lm[f], clip.size)["mouth"] for f in clip.train_ids if usable[f]}
 
-    key = options_key(topts, dict(media=_digest(media), fit=_digest(fit_path), holdout=opts.holdout,
-                                  one_shot=one_shot, device=str(dev)))
+    key = options_key(topts, dict(media=_digest(media), fit=_digest(fit_path), holdout=opts.holdout, exclude=opts.exclude,
+                                  one_shot=one_shot, device=str(dev), smooth=(sp, se),
+                                  inpaint=ONE_SHOT_INPAINT_DILATE if one_shot else None))
     ckpt_dir = out_dir / ".avatar_checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     avatar = seed_avatar(clip, model, topts, min_facing=ONE_SHOT_MIN_FACING if one_shot else None,
