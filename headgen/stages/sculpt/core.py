@@ -42,6 +42,9 @@ RELATED_COS = 0.3
 MAX_OUTSIDE_MM = 1.0
 
 
+#: a side reading of the other kind (expression next to a strongest shape read, or the reverse) is applied
+#: from this ratio to the strongest read on (ramp; same-kind side readings: 0.25 -> 0.55)
+CROSS_KIND_RATIO = (0.55, 0.85)
 #: a rich-reader read weaker than this share of its strongest read (strength scale) is a side reading
 RICH_SIDE = 0.5
 #: composite prompts are also read clause by clause (:func:`split_clauses`, :meth:`Sculptor.read`)
@@ -57,6 +60,112 @@ def split_clauses(prompt: str) -> list[str]:
     commas, semicolons and the words and / with / plus / but; pieces without a letter are dropped."""
     import re
     return [c for c in (x.strip() for x in re.split(_CLAUSE_SPLIT, prompt.strip())) if re.search("[a-zA-Z]", c)]
+
+
+#: the intensity levels of the training captions (``captions.SHAPE_BINS`` / ``EXPR_BINS``): reader target of
+#: each level and the bin of z-scores (shape) or weights (expression) its heads were drawn from
+def _levels():
+    from headgen.stages.sculpt.captions import EXPR_BINS, SHAPE_BINS
+    shape = tuple((float(t), (float(lo), float(hi))) for lo, hi, t, _ in SHAPE_BINS)
+    expr = tuple(((lo + hi) / 2, (float(lo), float(hi))) for lo, hi, _ in EXPR_BINS)
+    return shape, expr
+
+
+SHAPE_LEVELS, EXPR_LEVELS = _levels()
+
+
+def intensity_band(v: float, expression: bool = False) -> tuple[float, float]:
+    """The band an asked attribute's written change must lie in, from its intensity |v| (shape: reader units,
+    0.5 slightly / 1 plain / 1.5 very; expression: weight): the training bin of the level whose reader target
+    v is (slightly: z-score 0.7-1.4 / weight 0.15-0.4, plain 1.4-2.1 / 0.4-0.75, very 2.1-3 / 0.75-1),
+    interpolated linearly between the levels' targets, scaled down proportionally below the first target
+    and the top bin above the last. -> (lo, hi) in std (shape) or weight (expression)."""
+    lv = EXPR_LEVELS if expression else SHAPE_LEVELS
+    v = abs(float(v))
+    t = [x[0] for x in lv]
+    if v <= t[0]:
+        f = v / t[0]
+        return lv[0][1][0] * f, lv[0][1][1] * f
+    if v >= t[-1]:
+        return lv[-1][1]
+    i = int(np.searchsorted(t, v)) - 1
+    f = (v - t[i]) / (t[i + 1] - t[i])
+    (l0, h0), (l1, h1) = lv[i][1], lv[i + 1][1]
+    return l0 + f * (l1 - l0), h0 + f * (h1 - h0)
+
+
+def into_band(s: float, lo: float, hi: float) -> float:
+    """A sampled magnitude s (std or weight, asked direction > 0) mapped into the band [lo, hi]: a logistic
+    centred on the band (lo + (hi - lo) sigmoid(2 (s - c) / (hi - lo)), c its centre) - monotone, so samples
+    (seeds) keep their order and stay distinct inside the band instead of piling up at a clamp."""
+    if hi <= lo:
+        return float(lo)
+    c = (lo + hi) / 2
+    return float(lo + (hi - lo) / (1.0 + np.exp(-2.0 * (s - c) / (hi - lo))))
+
+
+def _degree_lexicon():
+    """Degree words of the training captions by level (0 slightly, 1 plain, 2 very/much), separately for shape
+    and expression phrases: ``captions`` (SHAPE_BINS, COMPARATIVE_ADVERBS, EXPR_BINS) and ``vocab`` (DEG, COMP,
+    EXPR_DEG, EXPR_DEG_POST). -> {"shape": [(words tuple, level, comparative_only)], "expression": [...]};
+    comparative-only words ("much", "far", "a lot" in "a lot wider") count only before a comparative."""
+    from headgen.stages.sculpt import vocab
+    from headgen.stages.sculpt.captions import COMPARATIVE_ADVERBS, EXPR_BINS, SHAPE_BINS
+
+    def table(groups_free, groups_comp):
+        free = {}
+        for levels in groups_free:
+            for lvl, words in enumerate(levels):
+                for w in words:
+                    if w.strip():
+                        free.setdefault(tuple(w.split()), lvl)
+        out = [(w, lvl, False) for w, lvl in free.items()]
+        comp = {}
+        for levels in groups_comp:
+            for lvl, words in enumerate(levels):
+                for w in words:
+                    if w.strip() and tuple(w.split()) not in free:
+                        comp.setdefault(tuple(w.split()), lvl)
+        return out + [(w, lvl, True) for w, lvl in comp.items()]
+    shape = table([[b[3] for b in SHAPE_BINS], vocab.DEG], [COMPARATIVE_ADVERBS, vocab.COMP])
+    expr = table([[b[2] for b in EXPR_BINS], vocab.EXPR_DEG, vocab.EXPR_DEG_POST], [])
+    return {"shape": shape, "expression": expr}
+
+
+_DEGREE = None
+_NEGATORS = frozenset({"not", "no", "never", "without", "nor"})
+
+
+def _part_nouns() -> frozenset:
+    from headgen.models.attributes import SHAPE_ATTRIBUTES
+    return frozenset(p.split()[-1] for a in SHAPE_ATTRIBUTES for p in a.more + a.less)
+
+
+def degree_level(text: str, kind: str = "shape") -> int | None:
+    """The intensity level a clause's degree word asks for (0 slightly, 1 plain, 2 very/much; kind "shape" or
+    "expression" picks the word list of :func:`_degree_lexicon`), None when it has none, or is negated ("not
+    very"). In a shape phrase a degree word directly before a part noun ("a little mouth") is an adjective,
+    not a degree (expression phrases put the degree before the noun: "very mouth open")."""
+    import re
+    global _DEGREE
+    if _DEGREE is None:
+        _DEGREE = (_degree_lexicon(), _part_nouns())
+    lex, nouns = _DEGREE
+    w = re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+    if any(x in _NEGATORS or x.endswith("n't") for x in w):
+        return None
+    for i in range(len(w)):
+        for words, lvl, comp_only in lex[kind]:
+            n = len(words)
+            if tuple(w[i:i + n]) != words:
+                continue
+            nxt = w[i + n] if i + n < len(w) else ""
+            if kind == "shape" and nxt in nouns:
+                continue
+            if comp_only and not (nxt.endswith("er") or nxt in ("more", "less")):
+                continue
+            return lvl
+    return None
 
 
 class torch_threads:
@@ -278,6 +387,19 @@ class Understanding:
     nearest: list[tuple[str, float]]
     related: bool
     embedding: np.ndarray = field(repr=False, default=None)
+    #: attribute -> intensity level (0 slightly, 1 plain, 2 very/much) named by a degree word of the training
+    #: captions ("slightly", "much", "broadly", ...; :meth:`Sculptor.degree_levels`)
+    levels: dict[str, int] = field(default_factory=dict)
+
+    def asked(self, name: str, K_names) -> float:
+        """The intensity an edit writes for attribute ``name``: the reader's read, or - where a degree word
+        names the level - that level's reader target (shape 0.5 / 1 / 1.5, expression 0.275 / 0.575 / 0.875)
+        in the read's direction. ``K_names``: the shape attribute names."""
+        v = self.intensities[name]
+        if name not in self.levels:
+            return v
+        lv = SHAPE_LEVELS if name in K_names else EXPR_LEVELS
+        return float(np.sign(v) * lv[self.levels[name]][0])
 
 
 @dataclass
@@ -310,11 +432,18 @@ def confidence_weights(intensities: dict[str, float], K: int, names: list[str], 
     own magnitude (shape |intensity| 0.25 -> 0.45, expression weight 0.1 -> 0.2: reads just above the
     mention threshold are often side readings of a neighbouring attribute, "much smaller eyes" also reads
     forehead height +0.25) and its ratio to the strongest read (0.25 -> 0.55: "a much longer nose" also reads
-    nose width -0.48 next to nose length +1.75). other_top: the strongest read of attributes not weighted
+    nose width -0.48 next to nose length +1.75); a read of the other kind than the strongest (an expression
+    next to a shape read or the reverse) needs a ratio of ``CROSS_KIND_RATIO`` (0.55 -> 0.85): one word
+    names both a shape and an expression ("very wide-set eyes" also reads wide eyes +0.36 at ratio 0.43, and
+    the eyes opened by 28 % of the range), while a prompt that asks for both names each in its own clause,
+    read at full strength by clause reading. other_top: the strongest read of attributes not weighted
     here (appearance, same scale), so a side reading of an appearance prompt ("much lighter colouring" also
     reads head size -0.29) is not the strongest by default."""
     strength = {n: (abs(v) / 1.5 if names.index(n) < K else v) for n, v in intensities.items()}
     top = max(max(strength.values(), default=0.0), float(other_top))
+    top_kind = None
+    if strength and max(strength.values()) >= float(other_top):
+        top_kind = names.index(max(strength, key=strength.get)) < K
     out = {}
     for n, v in intensities.items():
         st = strength[n]
@@ -323,7 +452,8 @@ def confidence_weights(intensities: dict[str, float], K: int, names: list[str], 
             continue
         own = _ramp(abs(v), MENTION_SHAPE, MENTION_SHAPE + 0.2) if names.index(n) < K else \
             _ramp(v, MENTION_EXPR, MENTION_EXPR + 0.1)
-        out[n] = own * _ramp(st / top, 0.25, 0.55)
+        ratio = (0.25, 0.55) if top_kind is None or (names.index(n) < K) == top_kind else CROSS_KIND_RATIO
+        out[n] = own * _ramp(st / top, *ratio)
     return out
 
 
@@ -412,11 +542,15 @@ class Sculptor:
         attribute takes a clause's read where that read is the clause's strongest, at least
         ``CLAUSE_MIN_STRENGTH`` and stronger than the whole prompt's read of it (a long prompt's embedding
         dilutes each of its parts)."""
+        return self._read_clauses(prompt, embedding, clauses)[0]
+
+    def _read_clauses(self, prompt: str, embedding=None, clauses: bool | None = None):
+        """:meth:`read` -> (reads (A,), clauses [str] (the prompt itself when it has one), their reads (n, A))."""
         e = self.embed(prompt) if embedding is None else embedding
         r = self._read_embeddings(np.asarray(e)[None])[0]
         parts = split_clauses(prompt) if (CLAUSE_READING if clauses is None else clauses) else []
         if len(parts) < 2:
-            return r
+            return r, [prompt], r[None]
         from headgen.stages.sculpt.text import encode
         rc = self._read_embeddings(encode(parts, self.encoder))
         st, sw = self._strength(rc), self._strength(r)
@@ -425,13 +559,30 @@ class Sculptor:
             j = int(np.argmax(st[c]))
             if st[c, j] >= CLAUSE_MIN_STRENGTH and st[c, j] > sw[j]:
                 r[j], sw[j] = rc[c, j], st[c, j]
-        return r
+        return r, parts, rc
+
+    def degree_levels(self, clauses: list[str], reads: np.ndarray) -> dict[str, int]:
+        """attribute -> intensity level (0 slightly, 1 plain, 2 very/much) asked by a degree word of the
+        training captions (:func:`degree_level`) in a clause whose strongest read (strength scale) is that
+        attribute (shape or expression; appearance keeps its read). Where several clauses name the same
+        attribute, the one that reads it strongest wins."""
+        st = self._strength(reads)
+        out, best = {}, {}
+        for c, text in enumerate(clauses):
+            j = int(np.argmax(st[c][: self.n_geom]))
+            if st[c, j] <= 0:
+                continue
+            lvl = degree_level(text, "shape" if j < self.space.K else "expression")
+            n = self.names[j]
+            if lvl is not None and st[c, j] > best.get(n, -1.0):
+                out[n], best[n] = lvl, float(st[c, j])
+        return out
 
     def understand(self, prompt: str, embedding: np.ndarray | None = None) -> Understanding:
         """Read a prompt: the reader's signed intensity per attribute (kept where above the mention
         thresholds), nearest attributes by phrase similarity, and whether it relates to any attribute."""
         e = self.embed(prompt) if embedding is None else embedding
-        r = self.read(prompt, e)
+        r, parts, rc = self._read_clauses(prompt, e)
         K = self.space.K
         inten = {}
         for i, n in enumerate(self.names):
@@ -448,7 +599,9 @@ class Sculptor:
             best[a] = max(best.get(a, -1.0), float(c))
         nearest = sorted(best.items(), key=lambda kv: -kv[1])[:5]
         related = bool(inten) and nearest[0][1] >= RELATED_COS
-        return Understanding(prompt, inten, [(n, round(c, 3)) for n, c in nearest], related, e)
+        levels = {n: lv for n, lv in self.degree_levels(parts, rc).items()
+                  if n in inten and not (self.names.index(n) >= K and inten[n] <= NEGATION)}
+        return Understanding(prompt, inten, [(n, round(c, 3)) for n, c in nearest], related, e, levels)
 
     def sculpt(self, prompt: str, shape0=None, expression0=None, *, seed: int = 0, n_samples: int = 1,
                strength: float = 1.0, guidance: float = 1.5, steps: int = 40,
@@ -486,13 +639,14 @@ class Sculptor:
         free_names = [n for n in u.intensities if n not in self.appearance_names]
         free = self.space.free_mask(free_names)
         known = self.space.to_z(shape0, expression0)[0]
+        shape_names = self.names[: self.space.K]
         inten = np.zeros(len(self.names), np.float32)
-        for n, v in u.intensities.items():
-            inten[self.names.index(n)] = v
+        for n, v in u.intensities.items():     # the denoiser's condition: a degree word's level where named
+            inten[self.names.index(n)] = u.asked(n, shape_names) if n not in self.appearance_names else v
         cond = torch.cat([torch.from_numpy(u.embedding).float(), torch.from_numpy(inten)])
         z = sample(self.den, cond, n_samples, seed, guidance=guidance, steps=steps,
                    known=known, free=free, strength=strength)
-        geom = {n: u.intensities[n] for n in free_names}
+        geom = {n: u.asked(n, shape_names) for n in free_names}
         app_top = max([abs(v) / 1.5 if self._app_kind.get(n) == "signed" else v
                        for n, v in u.intensities.items() if n in self.appearance_names], default=0.0)
         weights = confidence_weights(geom, self.space.K, self.names, other_top=app_top)
@@ -526,13 +680,16 @@ class Sculptor:
 
     def _write(self, x0, e0, known, z, intensities, weights, *, edit: bool, max_outside_mm):
         """Write sampled coordinates z (n, K+E) into the head (x0 (S,), e0 (E,)) -> (shapes (n, S), expressions
-        (n, E), per-sample projection info). Shape attributes: in an edit the asked change is relative ("a
-        slightly longer face" = a bit longer than the input): weight x the sample's z-score along the asked
-        direction (at least |intensity| std; the training captions pair "slightly" with 0.7-1.4 std from the
-        prior mean, "much" with 2.1-3); a fresh head takes the sampled value. Applied by
-        :meth:`SculptSpace.edit_identity` (keeps the other attributes and the vertices outside the prompt's
-        region, within ``max_outside_mm`` RMS). Expressions: e0 + weight x (sampled - e0), never against the
-        asked direction."""
+        (n, E), per-sample projection info). ``intensities``: the asked intensity of each attribute
+        (:meth:`Understanding.asked`). Shape attributes: the sample's z-score along the asked direction is mapped
+        into the band of the asked intensity (:func:`intensity_band`: the training captions pair "slightly"
+        with 0.7-1.4 std, no adverb 1.4-2.1, "much" 2.1-3; :func:`into_band`); in an edit that is the change
+        ("a slightly longer face" = a bit longer than the input), a fresh head takes it as its value; times the
+        confidence weight. Applied by :meth:`SculptSpace.edit_identity` (keeps the other attributes and the
+        vertices outside the prompt's region within ``max_outside_mm`` RMS, mapping the asked change onto
+        what that limit allows so a larger ask stays larger). Expressions: the sampled weights mapped into the
+        band (slightly 0.15-0.4, plain 0.4-0.75, very 0.75-1), e0 + weight x (banded - e0), never against
+        the asked direction."""
         sp = self.space
         K = sp.K
         names = self.names
@@ -546,11 +703,14 @@ class Sculptor:
                 k = names.index(n)
                 if k >= K or weights.get(n, 0.0) <= 0:
                     continue
-                if edit:    # relative: the sample's offset from the prior mean along the asked direction
-                    sgn = 1.0 if v > 0 else -1.0
-                    d = sgn * max(sgn * float(zi[k].clamp(-3.0, 3.0)), abs(v))
-                else:       # a fresh head takes the sampled value
-                    d = float(zi[k].clamp(-3.0, 3.0) - known[k])
+                sgn = 1.0 if v > 0 else -1.0
+                # the sample's z-score along the asked direction, mapped into the band of the asked intensity
+                # (not clamped first: samples beyond the top of the band stay distinct, so do their heads)
+                banded = sgn * into_band(sgn * float(zi[k]), *intensity_band(v))
+                if edit:    # relative: that much more (less) than the input
+                    d = banded
+                else:       # a fresh head takes the (banded) sampled value
+                    d = float(banded - known[k])
                 delta[k] = weights[n] * d
                 active[k] = True
             if bool(active.any()):
@@ -565,7 +725,9 @@ class Sculptor:
                     continue
                 cols = list(by[n].columns)
                 new = ((zi[[K + c for c in cols]] + 1) / 2).clamp(0, 1)
-                if v > 0:
+                if v > 0:           # the sampled weights mapped into the band of the asked intensity
+                    lo, hi = intensity_band(v, expression=True)
+                    new = torch.tensor([into_band(float(w), lo, hi) for w in new], dtype=torch.float64)
                     new = torch.maximum(new, e0[cols])
                 e[cols] = e0[cols] + weights[n] * (new - e0[cols])
             shapes.append(x)

@@ -227,7 +227,11 @@ def run_sculpt(prompt: str, out_dir, *, fit=None, avatar=None, model: str = "ict
         a_kind = "shape" if shape_kind else ("appearance" if n in APPEARANCE_NAMES else "expression")
         signed = shape_kind or n in SIGNED_APPEARANCE
         direction = ("more" if v > 0 else "less") if signed else ("absent" if v < 0 else "more")
-        understood.append({"attribute": n, "kind": a_kind, "intensity": float(v), "direction": direction})
+        row = {"attribute": n, "kind": a_kind, "intensity": float(v), "direction": direction}
+        if n in res.understanding.levels:     # a degree word named the level: the edit used its intensity
+            row.update(intensity=res.understanding.asked(n, SHAPE_NAMES), read=float(v),
+                       level=["slightly", "plain", "much"][res.understanding.levels[n]])
+        understood.append(row)
     out_dir = Path(out_dir)
     (out_dir / "samples").mkdir(parents=True, exist_ok=True)
     faces = head_model.faces.cpu().numpy()
