@@ -84,7 +84,13 @@ def quality(sc, paraphrases_only: bool = False) -> tuple[list[str], dict]:
         res[(r["attribute"], r["sign"], r["style"])] = (r, ev)
     lines = ["| attribute | dir | slightly: asked (std / w) | much / very: asked | paraphrase A: prompt -> asked | paraphrases B: prompt -> asked | worst other (% range, any style) | outside RMS mm (max) | understood (much/very) |",
              "|---|---|---|---|---|---|---|---|---|"]
-    summary = {"n": 0, "dir_ok": 0, "much_gt_slight": 0, "other_lt10": 0, "outside_lt1": 0, "para_n": 0, "para_ok": 0,
+    from headgen.stages.sculpt.core import EXPR_LEVELS, SHAPE_LEVELS
+    shape_set = set(_shape_names())
+
+    def in_band(e, att, level):        # the asked change inside the training bin of the level (2 % slack)
+        lo, hi = (SHAPE_LEVELS if att in shape_set else EXPR_LEVELS)[level][1]
+        return lo * 0.98 <= e["asked"] <= hi * 1.02
+    summary = {"sl_band": 0, "mu_band": 0, "n_band": 0, "n": 0, "dir_ok": 0, "much_gt_slight": 0, "other_lt10": 0, "outside_lt1": 0, "para_n": 0, "para_ok": 0,
                "n_attr": 0, "b_n": 0, "b_ok": 0, "b_pair_ok": 0, "b_pairs": 0, "para_other_lt10": 0, "para_edits": 0}
     keys = sorted({(k[0], k[1]) for k in res}, key=lambda k: (k[0] not in _shape_names(), k[0], -k[1]))
     for att, sign in keys:
@@ -100,6 +106,9 @@ def quality(sc, paraphrases_only: bool = False) -> tuple[list[str], dict]:
             summary["n"] += len(allev)
             summary["dir_ok"] += sum(e["asked"] > 0 for e in allev)
             summary["much_gt_slight"] += int(a_mu > a_sl)
+            summary["n_band"] += len(sl[1])
+            summary["sl_band"] += sum(in_band(e, att, 0) for e in sl[1])
+            summary["mu_band"] += sum(in_band(e, att, 2) for e in mu[1])
             summary["other_lt10"] += sum(e["other_max_pct"] < 10 for e in allev)
             summary["outside_lt1"] += sum(e["outside_rms_mm"] < 1 for e in allev)
         para = "-"
@@ -456,7 +465,9 @@ def main() -> None:
                "largest change of any other attribute in % of its range (target < 10); outside RMS = vertices outside "
                "the attribute's region (target < 1 mm; global attributes have no outside).", ""] + lines + [
                "", f"Summary: {s['dir_ok']}/{s['n']} training-style edits in the asked direction; 'much/very' > 'slightly' "
-               f"for {s['much_gt_slight']}/{s['n_attr']} attribute-directions; other attributes < 10 % in "
+               f"for {s['much_gt_slight']}/{s['n_attr']} attribute-directions; change inside the training bin of "
+               f"its level (slightly 0.7-1.4 std / weight 0.15-0.4, much/very 2.1-3 / 0.75-1): slightly "
+               f"{s['sl_band']}/{s['n_band']}, much/very {s['mu_band']}/{s['n_band']}; other attributes < 10 % in "
                f"{s['other_lt10']}/{s['n']}; outside RMS < 1 mm in {s['outside_lt1']}/{s['n']}; paraphrases moving "
                f"the asked attribute by > 0.25: set A {s['para_ok']}/{s['para_n']} attribute-directions, set B "
                f"{s['b_ok']}/{s['b_n']} prompts ({s['b_pair_ok']}/{s['b_pairs']} attribute-directions with at least one of "

@@ -103,3 +103,22 @@ def test_large_global_edit_keeps_the_other_attributes(space):
     ch = (sp.zmeasure(x) - sp.zmeasure(x0)).numpy()
     assert ch[k] == pytest.approx(-2.95, abs=0.1)
     assert np.abs(np.delete(ch, k)).max() < KEEP_TOL + 0.02    # lip fullness moved 0.37 std with 4 steps only
+
+
+def test_appearance_clause_names_no_shape_level():
+    # "much lighter colouring" reads lightness +2.4 and head size -0.29: "much" belongs to the colouring
+    from headgen.stages.sculpt.core import Sculptor
+    sc = Sculptor.__new__(Sculptor)
+    from headgen.models.attributes import SHAPE_NAMES as names
+    sc.names = list(names) + ["smiling", "lightness"]
+    sc.n_geom = len(names) + 1
+    sc._app_kind = {"lightness": "signed"}
+
+    class _S:
+        K = len(names)
+    sc.space = _S()
+    r = np.zeros((1, len(sc.names)))
+    r[0, names.index("head size")], r[0, -1] = -0.29, 2.4
+    assert sc.degree_levels(["much lighter colouring"], r) == {}
+    r[0, -1] = 0.0
+    assert sc.degree_levels(["a much smaller head"], r) == {"head size": 2}

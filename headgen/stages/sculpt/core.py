@@ -564,14 +564,15 @@ class Sculptor:
     def degree_levels(self, clauses: list[str], reads: np.ndarray) -> dict[str, int]:
         """attribute -> intensity level (0 slightly, 1 plain, 2 very/much) asked by a degree word of the
         training captions (:func:`degree_level`) in a clause whose strongest read (strength scale) is that
-        attribute (shape or expression; appearance keeps its read). Where several clauses name the same
+        attribute (shape or expression; appearance keeps its read, and a clause read most strongly as
+        appearance names no level). Where several clauses name the same
         attribute, the one that reads it strongest wins."""
         st = self._strength(reads)
         out, best = {}, {}
         for c, text in enumerate(clauses):
-            j = int(np.argmax(st[c][: self.n_geom]))
-            if st[c, j] <= 0:
-                continue
+            j = int(np.argmax(st[c]))
+            if st[c, j] <= 0 or j >= self.n_geom:   # an appearance clause ("much lighter colouring"): its
+                continue                            # degree word is not passed to a shape side reading
             lvl = degree_level(text, "shape" if j < self.space.K else "expression")
             n = self.names[j]
             if lvl is not None and st[c, j] > best.get(n, -1.0):
@@ -724,11 +725,12 @@ class Sculptor:
                 if n not in by or weights.get(n, 0.0) <= 0:
                     continue
                 cols = list(by[n].columns)
-                new = ((zi[[K + c for c in cols]] + 1) / 2).clamp(0, 1)
-                if v > 0:           # the sampled weights mapped into the band of the asked intensity
-                    lo, hi = intensity_band(v, expression=True)
+                new = (zi[[K + c for c in cols]] + 1) / 2
+                if v > 0:           # the sampled weights mapped into the band of the asked intensity (not
+                    lo, hi = intensity_band(v, expression=True)     # clamped first: seeds stay distinct)
                     new = torch.tensor([into_band(float(w), lo, hi) for w in new], dtype=torch.float64)
                     new = torch.maximum(new, e0[cols])
+                new = new.clamp(0, 1)
                 e[cols] = e0[cols] + weights[n] * (new - e0[cols])
             shapes.append(x)
             exprs.append(e.clamp(0, 1))
