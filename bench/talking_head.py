@@ -81,8 +81,20 @@ def yaw_of(pose_json: Path) -> float:
     return float(h.yaw)
 
 
+#: whole-pixel moves of the decoded video for the lip-sync sensitivity diagnostic (``lip_r_shifted``)
+SHIFTS = ((1, 0), (0, 1), (1, 1))
+
+
+def shifted(frames: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """(T,H,W,3) frames moved right by ``dx`` and down by ``dy`` whole pixels (edge rows/columns repeated):
+    the same picture, only where MediaPipe's face crop lands on it differs."""
+    T, H, W, _ = frames.shape
+    return np.ascontiguousarray(np.pad(frames, ((0, 0), (dy, 0), (dx, 0), (0, 0)), mode="edge")[:, :H, :W])
+
+
 def measure(video: Path, photo: np.ndarray, still_view: np.ndarray | None, mask: np.ndarray | None,
-            jaw: np.ndarray, silent: np.ndarray, photo_open: float, mesh_lm: np.ndarray | None = None) -> dict:
+            jaw: np.ndarray, silent: np.ndarray, photo_open: float, mesh_lm: np.ndarray | None = None,
+            shifts: bool = False) -> dict:
     from headgen.io.video import read_video
     from headgen.stages.talking_head import evaluate as ev
 
@@ -98,6 +110,9 @@ def measure(video: Path, photo: np.ndarray, still_view: np.ndarray | None, mask:
                photo_open=photo_open, silent_frames=int(sil.sum()))
     res["closed_in_silence"] = (res["open_silence_max"] is not None
                                 and res["open_silence_max"] <= photo_open + 0.01)
+    if shifts:   # diagnostic: the same measure on the same video moved by one pixel (MediaPipe's sensitivity)
+        res["lip_r_shifted"] = [ev.pearson(ev.mouth_opening(shifted(frames, dx, dy))[:n], jaw[:n])
+                                for dx, dy in SHIFTS]
     if still_view is not None and mask is not None:
         res["stability_gray"] = ev.stability(frames, still_view, mask)
     if mesh_lm is not None:   # diagnostic: MediaPipe's inner lips vs the driven mesh's, in open frames
@@ -180,7 +195,7 @@ def bench_photo(photo_path: Path, speech: Path, segs: list, work: Path) -> dict:
         mask = mask if mask.ndim == 2 else mask[..., 0]
         same = np.allclose(view.K, view0.K)
         r = measure(d / "talking_head.mp4", photo, view.background, mask, jaw, silent, photo_open,
-                    mesh_lm if same else None)
+                    mesh_lm if same else None, shifts=key == "avatar")
         r["seconds"] = round(secs if kw is not None else row["nodes"].get("talking_head") or 0.0, 1)
         row["variants"][key] = r
         print(f"  {name} {key}: " + json.dumps({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}),
@@ -310,6 +325,13 @@ def write_md(path: Path, rows: list, timing: dict | None, code: dict | None = No
             L.append(f"| {row['photo']} | {row['yaw']:.0f} | {k} | {r['identity']:.3f} / {r['identity_min']:.3f} | "
                      f"{r['lip_r']:.3f} | {r['open_silence_max'] if r['open_silence_max'] is None else round(r['open_silence_max'], 4)} "
                      f"({r['photo_open']:.4f}) | {'-' if st is None else f'{st:.2f}'} | {r['seconds']} |")
+    L += ["", "MediaPipe's sensitivity (a diagnostic, not part of the measure): lip r of the default (avatar) video "
+          "as measured, and of the same decoded frames moved by one whole pixel (right, down, both).", "",
+          "| photo | lip r | moved 1 px right / down / both |", "|---|---|---|"]
+    for row in rows:
+        r = row["variants"].get("avatar", {})
+        if r.get("lip_r_shifted"):
+            L.append(f"| {row['photo']} | {r['lip_r']:.3f} | " + " / ".join(f"{v:.3f}" for v in r["lip_r_shifted"]) + " |")
     L += ["", "The driven mesh's own lips (no rendering; MediaPipe-468 embedding of the ICT head), same measure: the "
           "ceiling of lip r, and how far the lips part per unit jawOpen (share of the face height).", "",
           "| photo | mesh lips r | opening at rest | slope per unit jawOpen | max opening |", "|---|---|---|---|---|"]

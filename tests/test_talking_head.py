@@ -92,6 +92,9 @@ def test_native_size_video_keeps_the_still_and_moves_the_mouth(scene, tmp_path):
     assert d_open > 4 * d_closed + 2.0, (d_open, d_closed)
     meta = json.loads((tmp_path / "talking_head.json").read_text())
     assert meta["size"] == [96, 96] and meta["warnings"] == []
+    # encoded at the stage's own quality (x264 writes its settings into the stream), not the io default
+    from headgen.stages.talking_head.run import VIDEO_CRF
+    assert f"crf={VIDEO_CRF:.1f}".encode() in video.read_bytes() and VIDEO_CRF < 18
 
 
 def test_square_crop_and_head_motion(scene, tmp_path):

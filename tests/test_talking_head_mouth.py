@@ -150,9 +150,9 @@ def test_opened_cavity_is_dark_and_darker_deeper(scene):
     assert torch.all(s[order][1:] <= s[order][:-1] + 1e-6)
 
 
-def test_upscaled_view_keeps_edges_sharp():
-    """A 4x portrait crop: a photo edge rises over about one photo pixel's worth of output pixels or less
-    (bicubic alone: ~4), flat areas stay flat, and a native-size view is the photo itself."""
+def test_upscaled_view_is_the_plain_enlargement():
+    """A 4x portrait crop is the photo enlarged bicubically and nothing else (no sharpening: edges the photo
+    does not have alias when a landmarker resamples the face), and a native-size view is the photo itself."""
     import cv2
 
     from headgen.stages.talking_head.view import make_view
@@ -162,10 +162,32 @@ def test_upscaled_view_keeps_edges_sharp():
     K = np.array([[100.0, 0, 15.5], [0, 100.0, 15.5], [0, 0, 1]])
     v = make_view(still, K, np.array([[4.0, 4], [27, 27]]), 128)
     assert v.scale == 4.0
-    rise = lambda c: int(np.argmax(c > 186)) - int(np.argmax(c > 74))    # 10 % -> 90 % of 60 -> 200
-    col = v.background[:, 64, 0].astype(float)
-    M = np.array([[4.0, 0, 1.5], [0, 4.0, 1.5]])                          # the same crop, bicubic only
+    M = np.array([[4.0, 0, 1.5], [0, 4.0, 1.5]])                          # the same crop, bicubic
     cubic = cv2.warpAffine(still, M, (128, 128), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    assert rise(cubic[:, 64, 0].astype(float)) >= 4 and rise(col) <= 2
-    assert np.all(col[:40] == 60) and np.all(col[-40:] == 200)
+    assert np.array_equal(v.background, cubic)
+    col = v.background[:, 64, 0].astype(int)
+    assert np.all(col[:40] == 60) and np.all(col[-40:] == 200)            # flat areas stay flat
     assert np.array_equal(make_view(still, K, None, "native").background, still)
+
+
+def test_held_gap_stops_at_the_teeth():
+    """The skull holds the gap down to the lower edge of the teeth it shows, or to a photo pixel's worth of
+    rows above the contour's lower edge if that is lower; below (a band of lower lip inside the fitted
+    contour, the shadow line) the gap moves with the jaw. Columns without teeth (the corners) and a gap
+    without teeth are held whole."""
+    from headgen.stages.talking_head.warp import teeth_held
+
+    gap = np.zeros((40, 60), np.float32)
+    gap[15:25, 10:50] = 1.0                                   # the fitted inner-lip contour
+    img = np.full((40, 60, 3), (0.55, 0.35, 0.35), np.float32)   # lips and skin
+    img[15:19, 14:46] = 0.9                                   # a row of upper teeth in the gap's top
+    img[19:20, 10:50] = 0.15                                  # the shadow under them
+    held = teeth_held(gap, img, band_px=6.0)                  # a photo enlarged 6x: its contour is +-6 px
+    assert np.all(held[15:19, 14:46] == 1) and np.all(held[19:25, 14:46] == 0)
+    assert np.all(held[15:25, 10:12] == 1)                    # columns without teeth: held whole
+    assert held[:15].max() == 0 and held[25:].max() == 0      # nothing outside the gap
+    sharp = teeth_held(gap, img, band_px=2.0)                 # a larger photo: only its contour's last 2 rows
+    assert np.all(sharp[15:23, 14:46] == 1) and np.all(sharp[23:25, 14:46] == 0)
+    dark = img.copy()
+    dark[15:25, 10:50] = 0.1                                  # a dark opening, no teeth
+    assert np.array_equal(teeth_held(gap, dark), gap)

@@ -56,17 +56,19 @@ class PhotoWarp:
     model: ICT head model with :data:`WARP_PARTS` (and the MediaPipe embedding, for the mouth gap: without it
     the gap is empty and the still's mouth is carried by the mesh like the skin); rest: model inputs of the
     still (batch 1, camera frame); K (3,3) output intrinsics; size (w, h) output px; margin: the window around the head at rest, as a share
-    of the head's height on every side (plus ``margin`` more below, where the chin goes when the jaw opens).
+    of the head's height on every side (plus ``margin`` more below, where the chin goes when the jaw opens);
+    photo_px: output px per still px (the view's enlargement; how far the fitted inner-lip contour may be off).
     ``window`` (x0, y0, x1, y1): the output pixels that can change; every per-frame map is window-sized.
     ``rasterize(inputs)`` -> per-frame raster data; ``sample(image, r)`` an image registered with the
     whole output view, carried by the mesh; ``interior(r)`` the flat mouth-interior colours; ``mouth(...)`` a
     head's colours with the still's mouth gap held to the skull and the opened cavity filled.
     """
 
-    def __init__(self, model, rest: dict, K, size, margin: float = 0.15):
+    def __init__(self, model, rest: dict, K, size, margin: float = 0.15, photo_px: float = 1.0):
         from headgen.render.raster import rasterize
 
         self.model = model
+        self.photo_px = float(photo_px)
         self.dev = model.device
         self.W, self.H = int(size[0]), int(size[1])
         self.K = torch.as_tensor(np.asarray(K), dtype=torch.float32, device=self.dev)
@@ -196,7 +198,7 @@ class PhotoWarp:
         """
         q = r["held"]                                                 # rest view px of the rigid head point
         cover = r["cover"][..., None].float()
-        gap = self.gap[..., None]
+        gap = self.held_gap(image)[..., None]
         g_src = self.sample(gap, r)                                    # (B,h,w,1) the point showed the gap
         g_q = _sample_at(gap, q, self.W, self.H) * r["held_ok"][..., None]  # the rigid point is in the gap
         still_q = _sample_at(image, q, self.W, self.H)
@@ -206,8 +208,23 @@ class PhotoWarp:
         cav = self.tri_cavity[r["tri"].clamp_min(0)] * self.shade(r) * cover if cavity is None else cavity
         mouth = g_src + (1 - g_src) * hidden                          # the pixel shows the mouth, not a lip
         held = torch.minimum(mouth, g_q)
+        # the gap below the held teeth moves with the jaw showing the still's own pixels (a one-shot
+        # avatar's interior took the teeth, so its own render there would show teeth sliding down)
+        band = (self.sample(self.gap[..., None], r) - g_src).clamp_min(0)
+        carried = carried + band * (self.sample(image, r) - carried)
         out = (1 - mouth) * carried + held * still_q + (mouth - held) * cav
         return out * cover
+
+
+    def held_gap(self, image: torch.Tensor) -> torch.Tensor:
+        """(H,W) float: the part of the still's mouth gap that stays with the skull - the gap down to the
+        lower edge of the teeth it shows (:func:`teeth_held`); the whole gap when it shows no teeth.
+        image (H,W,3) float [0,1]: the still in the whole output view (cached per image)."""
+        key = (image.data_ptr(), tuple(image.shape))
+        if getattr(self, "_held_key", None) != key:
+            held = teeth_held(self.gap.cpu().numpy(), image.detach().cpu().numpy(), self.photo_px)
+            self._held_gap, self._held_key = torch.as_tensor(held, device=self.dev), key
+        return self._held_gap
 
 
 def _sample_at(image: torch.Tensor, xy: torch.Tensor, W: int, H: int) -> torch.Tensor:
@@ -224,6 +241,54 @@ def _sample_at(image: torch.Tensor, xy: torch.Tensor, W: int, H: int) -> torch.T
 GAP_GROW_PX = 1.0
 #: MediaPipe-468 inner-lip contour (closed polygon)
 INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+
+
+#: the lips' colour: the ring this many output px wide around the gap
+HELD_RING_PX = 3
+#: teeth: the gap's 90th-percentile luma is lighter than the lips around it by at least this (0-1) ...
+TEETH_MIN_CONTRAST = 0.08
+#: ... and a pixel is teeth where it is above this share of the way from the lips' luma to that
+TEETH_LEVEL = 0.5
+
+
+def teeth_held(gap: np.ndarray, image: np.ndarray, band_px: float = 1.0, ring_px: int = HELD_RING_PX) -> np.ndarray:
+    """The part of the mouth gap that the skull holds: (H,W) float in [0,1].
+
+    gap (H,W) float: the fitted inner-lip contour's coverage; image (H,W,3) float [0,1]: the still (px);
+    band_px: how far (px) the contour's lower edge may lie inside the lower lip - about one photo pixel, so
+    the view's enlargement. The fitted contour is good to about a photo pixel: on a small, enlarged photo its
+    lower edge takes in a band of the lower lip (codait_bryan, 115 px: ~5 of the gap's 14 rows at 512),
+    and held to the skull with the teeth that band stays while the real lip moves down, so the opening shows
+    as a dark line inside the lip. Here the lowest ``band_px`` rows of every column of the gap, where they
+    lie below the teeth, move with the jaw (the mesh carries them like the lips); the rest is held. Teeth
+    pixels: luma above :data:`TEETH_LEVEL` of the way from the lips' median luma (a ``ring_px`` ring around
+    the gap) to the gap's 90th percentile. Columns without teeth (the mouth's corners) are held whole, and
+    so is the whole gap when it shows nothing lighter than the lips by :data:`TEETH_MIN_CONTRAST` (a closed
+    mouth, a dark opening).
+    """
+    import cv2
+
+    g = np.asarray(gap, np.float32)
+    inside = g > 0.5
+    if int(inside.sum()) < 4:
+        return g
+    luma = np.asarray(image, np.float32)[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    k = 2 * int(ring_px) + 1
+    ring = (cv2.dilate((g > 0).astype(np.uint8), np.ones((k, k), np.uint8)) > 0) & ~(g > 0)
+    if int(ring.sum()) < 4:
+        return g
+    lip = float(np.median(luma[ring]))
+    top = float(np.percentile(luma[inside], 90))
+    if top - lip < TEETH_MIN_CONTRAST:
+        return g
+    teeth = inside & (luma > lip + TEETH_LEVEL * (top - lip))
+    H, W = g.shape
+    rows = np.arange(H, dtype=np.float32)[:, None]
+    low = np.where(teeth, rows, -1.0).max(0)                            # (W,) lowest teeth row, -1: none
+    last = np.where(inside, rows, -1.0).max(0)                          # the gap's lowest row
+    cut = np.maximum(low + 1.0, last + 1.0 - float(band_px))            # rows above ``cut`` are held
+    cut[low < 0] = H + 1.0                                              # no teeth in the column: all held
+    return (g * np.clip(cut[None, :] - rows, 0.0, 1.0)).astype(np.float32)
 
 
 def polygon_mask(points: np.ndarray, size, grow: float = 0.0, supersample: int = 4) -> np.ndarray:
