@@ -65,7 +65,7 @@ class TalkingHeadStage(Stage):
     """Photo (or video frame) + fit + animation (+ avatar) + speech -> talking_head.mp4."""
 
     name = "talking_head"
-    version = "5"
+    version = "6"
     inputs = {"media": "path", "fit": "path", "animation": "path", "speech": "path", "avatar": "path?",
               "pose": "path?"}
     outputs = {"video": "talking_head.mp4", "mask": "talking_head_mask.png", "info": "talking_head.json"}

@@ -12,7 +12,9 @@ the jaw and fill the opening. So every surface point that showed the gap at rest
 contour, ``gap``) shows instead what the still shows at the same point of the rigid head (the gap's content
 stays with the skull, like the upper teeth) while that point is inside the gap, and the mouth's cavity colour
 where the jaw has opened beyond it; interior triangles the still did not show get the cavity too
-(``PhotoWarp.mouth``). At rest every pixel is the still's own.
+(``PhotoWarp.mouth``). Only the gap down to the teeth's lower edge is held (:func:`teeth_held`): below
+them, within a photo pixel of the contour's lower edge, the gap is the lower lip the fit took in, and moves
+with the jaw. At rest every pixel is the still's own.
 
 This is the renderer of the mesh mode and the detail transfer of the avatar mode (``headgen.stages.
 talking_head.heads``).
