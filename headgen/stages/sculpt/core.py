@@ -94,14 +94,15 @@ def intensity_band(v: float, expression: bool = False) -> tuple[float, float]:
     return l0 + f * (l1 - l0), h0 + f * (h1 - h0)
 
 
-def into_band(s: float, lo: float, hi: float) -> float:
+def into_band(s: float, lo: float, hi: float, scale: float = 1.0) -> float:
     """A sampled magnitude s (std or weight, asked direction > 0) mapped into the band [lo, hi]: a logistic
-    centred on the band (lo + (hi - lo) sigmoid(2 (s - c) / (hi - lo)), c its centre) - monotone, so samples
-    (seeds) keep their order and stay distinct inside the band instead of piling up at a clamp."""
+    centred on the band, lo + (hi - lo) sigmoid((s - c) / scale), c its centre, ``scale`` one prior std of the
+    coordinate (1 for shape z-scores, 0.5 for expression weights, w = (z + 1) / 2) - monotone, so samples
+    (seeds) keep their order and stay apart inside the band instead of piling up at a clamp."""
     if hi <= lo:
         return float(lo)
     c = (lo + hi) / 2
-    return float(lo + (hi - lo) / (1.0 + np.exp(-2.0 * (s - c) / (hi - lo))))
+    return float(lo + (hi - lo) / (1.0 + np.exp(-(s - c) / scale)))
 
 
 def _degree_lexicon():
@@ -728,7 +729,7 @@ class Sculptor:
                 new = (zi[[K + c for c in cols]] + 1) / 2
                 if v > 0:           # the sampled weights mapped into the band of the asked intensity (not
                     lo, hi = intensity_band(v, expression=True)     # clamped first: seeds stay distinct)
-                    new = torch.tensor([into_band(float(w), lo, hi) for w in new], dtype=torch.float64)
+                    new = torch.tensor([into_band(float(w), lo, hi, 0.5) for w in new], dtype=torch.float64)
                     new = torch.maximum(new, e0[cols])
                 new = new.clamp(0, 1)
                 e[cols] = e0[cols] + weights[n] * (new - e0[cols])
