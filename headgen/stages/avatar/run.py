@@ -61,7 +61,8 @@ ONE_SHOT_COVERAGE = 1.1
 VIDEO_ITERATIONS = 1500
 #: temporal smoothing of a video's fitted (pose, expression) before training and driving (``data.smooth_params``;
 #: Gaussian sigma in frames at 25 fps, scaled by the clip's frame rate; 0 = the fit as it is). One-shot: chosen on
-#: frames 5-30; video: not validated, off
+#: frames 5-30; video: off (it lowered the video avatar's face and mouth PSNR on frames 10-29 of two clips,
+#: bench/avatar_video_val.py)
 ONE_SHOT_SMOOTH = (2.0, 1.0)
 VIDEO_SMOOTH = (0.0, 0.0)
 #: one-shot: mouth parts that keep their default colours and are not trained on the photo (its lip gap shows teeth
