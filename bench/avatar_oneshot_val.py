@@ -20,6 +20,34 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIPS = "bbaf2n,brbk7n,id2_vcd_swwp2s,lbax4n,lbbc2a,lwbsza,sbia1a,swiz3n"
 
 
+def smooth_options(spec: str | None) -> dict:
+    """``"POSE,EXPRESSION"`` smoothing half-widths in frames -> AvatarOptions keyword arguments ({} for None)."""
+    if not spec:
+        return {}
+    a, b = (float(v) for v in spec.split(","))
+    return dict(smooth_pose=a, smooth_expression=b)
+
+
+def validate(clips, tag: str, prefix: str, fit_for, options, baseline: str, extra=lambda m: "") -> None:
+    """Run the avatar stage on each GRID clip with ``options`` and print one line per clip: face / mouth box PSNR of
+    the avatar and of the stage's baseline (printed as ``baseline``), then ``extra(metrics)``. Fits come from
+    ``fit_for(clip)`` or, where it gives None, bench/cache/avatar/<clip>/fit/fit.npz; outputs go to
+    bench/cache/avatar/<prefix>_<tag>_<clip>/."""
+    sys.path.insert(0, str(ROOT))
+    from headgen.assets import resolve
+    from headgen.stages.avatar.run import run_avatar
+
+    work = ROOT / "bench" / "cache" / "avatar"
+    for c in clips:
+        t = time.perf_counter()
+        fit = fit_for(c) or work / c / "fit" / "fit.npz"
+        m = run_avatar(resolve(f"video/{c}.mpg"), fit, work / f"{prefix}_{tag}_{c}", options)
+        h = m["heldout"]
+        print(f"{tag} {c}: face avatar {h['avatar']['face']['psnr']:.2f} {baseline} {h['retrieval']['face']['psnr']:.2f} | "
+              f"mouth avatar {h['avatar']['mouth']['psnr']:.2f} {baseline} {h['retrieval']['mouth']['psnr']:.2f}"
+              f"{extra(m)} | {time.perf_counter() - t:.0f} s", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tag")
@@ -31,28 +59,17 @@ def main() -> int:
     ap.add_argument("--extra", default="{}", help="TrainOptions overrides as JSON (e.g. iterations, lr_scales).")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from headgen.assets import resolve
-    from headgen.stages.avatar.run import AvatarOptions, run_avatar
+    from headgen.stages.avatar.run import AvatarOptions
 
     import headgen.stages.avatar.run as R
     for kv in args.set:
         k, v = kv.split("=", 1)
         setattr(R, k, type(getattr(R, k))(json.loads(v)))
-    smooth = {}
-    if args.smooth:
-        a, b = (float(v) for v in args.smooth.split(","))
-        smooth = dict(smooth_pose=a, smooth_expression=b)
-    for c in args.clips.split(","):
-        t = time.perf_counter()
-        work = ROOT / "bench" / "cache" / "avatar"
-        fit = Path(args.fits) / c / "fit.npz" if args.fits else work / c / "fit" / "fit.npz"
-        m = run_avatar(resolve(f"video/{c}.mpg"), fit, work / f"val_{args.tag}_{c}",
-                       AvatarOptions(holdout="5:31", one_shot=True, device="cpu", lpips=False,
-                                     extra=json.loads(args.extra), **smooth))
-        h = m["heldout"]
-        print(f"{args.tag} {c}: face avatar {h['avatar']['face']['psnr']:.2f} copy0 {h['retrieval']['face']['psnr']:.2f} | "
-              f"mouth avatar {h['avatar']['mouth']['psnr']:.2f} copy0 {h['retrieval']['mouth']['psnr']:.2f} | "
-              f"frame-0 face {m['train_view']['face']['psnr']:.2f} | {time.perf_counter() - t:.0f} s", flush=True)
+    validate(args.clips.split(","), args.tag, "val",
+             lambda c: Path(args.fits) / c / "fit.npz" if args.fits else None,
+             AvatarOptions(holdout="5:31", one_shot=True, device="cpu", lpips=False,
+                           extra=json.loads(args.extra), **smooth_options(args.smooth)),
+             "copy0", lambda m: f" | frame-0 face {m['train_view']['face']['psnr']:.2f}")
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,23 +24,13 @@ def main() -> int:
     ap.add_argument("--smooth", default=None, help="POSE,EXPRESSION smoothing sigmas in frames (default: the stage's).")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from headgen.assets import resolve
-    from headgen.stages.avatar.run import AvatarOptions, run_avatar
+    from headgen.stages.avatar.run import AvatarOptions
+    from avatar_oneshot_val import smooth_options, validate
 
-    smooth = {}
-    if args.smooth:
-        a, b = (float(v) for v in args.smooth.split(","))
-        smooth = dict(smooth_pose=a, smooth_expression=b)
-    for c in args.clips.split(","):
-        t = time.perf_counter()
-        work = ROOT / "bench" / "cache" / "avatar"
-        m = run_avatar(resolve(f"video/{c}.mpg"), work / c / "fit" / "fit.npz", work / f"vval_{args.tag}_{c}",
-                       AvatarOptions(iterations=args.iterations, holdout="10:30", exclude="35:55", device="cpu",
-                                     lpips=False, **smooth))
-        h = m["heldout"]
-        print(f"{args.tag} {c}: face avatar {h['avatar']['face']['psnr']:.2f} retrieval {h['retrieval']['face']['psnr']:.2f} | "
-              f"mouth avatar {h['avatar']['mouth']['psnr']:.2f} retrieval {h['retrieval']['mouth']['psnr']:.2f} | "
-              f"{len(m['train_frames'])} training frames | {time.perf_counter() - t:.0f} s", flush=True)
+    validate(args.clips.split(","), args.tag, "vval", lambda c: None,
+             AvatarOptions(iterations=args.iterations, holdout="10:30", exclude="35:55", device="cpu",
+                           lpips=False, **smooth_options(args.smooth)),
+             "retrieval", lambda m: f" | {len(m['train_frames'])} training frames")
     return 0
 
 
