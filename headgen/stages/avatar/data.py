@@ -253,10 +253,9 @@ def smooth_params(params: dict, sigma_pose: float, sigma_expression: float, vali
     p = dict(params)
     R = smooth_track(params["rotation"], sigma_pose, valid)
     if R is not params["rotation"]:
-        U, _, Vh = torch.linalg.svd(R.double())
-        D = torch.ones_like(R[..., 0], dtype=torch.float64)
-        D[..., -1] = torch.sign(torch.linalg.det(U @ Vh))
-        R = (U * D[..., None, :] @ Vh).to(params["rotation"].dtype)
+        from headgen.geometry.headpose import orthonormalize
+        R = torch.as_tensor(orthonormalize(R.detach().cpu().numpy()), dtype=params["rotation"].dtype,
+                            device=R.device)
     p["rotation"] = R
     p["translation"] = smooth_track(params["translation"], sigma_pose, valid)
     if params["expression"].numel():
