@@ -90,6 +90,62 @@ PARAPHRASES_B: dict[tuple[str, int], tuple[str, str]] = {
 }
 
 
+#: DEVELOPMENT paraphrase set C (written 2026-12-03 13:55 UTC, before any measurement of the zero-shot reading;
+#: wording kept different from sets A and B and from the training captions - :func:`set_c_overlap` checks it
+#: word for word). Only this set may be used to choose thresholds of the prompt reading; sets A and B stay
+#: test sets. (attribute, sign) -> two prompts, shape attributes both directions and every expression group.
+PARAPHRASES_C: dict[tuple[str, int], tuple[str, str]] = {
+    ("face length", 1): ("a face much taller than it is wide", "a lanky, lengthened face"),
+    ("face length", -1): ("a face squashed from top to bottom", "a face that is short in height"),
+    ("face width", 1): ("a face that stretches from side to side", "a fat, broad visage"),
+    ("face width", -1): ("a thin hatchet face", "a face squeezed narrow"),
+    ("jaw width", 1): ("a wide jawbone", "a bulldog jaw"),
+    ("jaw width", -1): ("a pointed, V-shaped jaw", "a narrow jawbone"),
+    ("chin length", 1): ("a long stretch of chin under the mouth", "a chin that hangs low"),
+    ("chin length", -1): ("hardly any chin at all", "a chin cut short under the lip"),
+    ("chin projection", 1): ("a chin that juts like a shelf", "a forward-pointing chin"),
+    ("chin projection", -1): ("a chin that disappears into the neck", "a backward-sloping chin"),
+    ("cheekbone width", 1): ("high, wide cheekbones like a model", "cheekbones that flare outward"),
+    ("cheekbone width", -1): ("cheekbones tucked in", "cheekbones squeezed toward the nose"),
+    ("nose length", 1): ("a nose running far down the face", "a big long schnozz"),
+    ("nose length", -1): ("a small snub nose", "a nose that ends early"),
+    ("nose width", 1): ("a nose spread wide across the face", "a bulbous, wide nose"),
+    ("nose width", -1): ("a thin, narrow-bridged nose", "a pencil-thin nose"),
+    ("nose projection", 1): ("a Roman nose sticking out", "a nose jutting far from the face"),
+    ("nose projection", -1): ("a pug nose pressed against the face", "a nose that sits flat on the face"),
+    ("eye size", 1): ("big saucer eyes", "eyes like an anime character"),
+    ("eye size", -1): ("pinhole eyes", "eyes like little dots"),
+    ("eye spacing", 1): ("eyes spread far apart on the face", "a wide distance between the two eyes"),
+    ("eye spacing", -1): ("close-set eyes", "eyes bunched together near the nose"),
+    ("mouth width", 1): ("a mouth stretching from cheek to cheek", "a large, wide mouth"),
+    ("mouth width", -1): ("a small rosebud mouth", "a mouth that is narrow from corner to corner"),
+    ("lip fullness", 1): ("thick, luscious lips", "lips swollen with fullness"),
+    ("lip fullness", -1): ("barely visible lips", "thin pencil lips"),
+    ("brow height", 1): ("eyebrows perched high on the forehead", "brows far from the eyes"),
+    ("brow height", -1): ("eyebrows hanging low over the eyes", "low-slung brows"),
+    ("forehead height", 1): ("a high, domed forehead", "a fivehead"),
+    ("forehead height", -1): ("a low, small forehead", "barely any forehead between hair and brows"),
+    ("head size", 1): ("a big-headed person", "a head that is larger than normal"),
+    ("head size", -1): ("a pin-sized head", "a head smaller than usual"),
+    ("roundness", 1): ("a chubby, round-cheeked face", "a soft face with no corners"),
+    ("roundness", -1): ("a chiseled, square-cut face", "sharp angular features"),
+    ("eyes closed", 1): ("dozing off", "lids lowered over the eyes all the way"),
+    ("frowning", 1): ("a downcast, unhappy mouth", "looking miserable"),
+    ("furrowed brows", 1): ("brows knotted in anger", "a stern, glowering look"),
+    ("jaw forward", 1): ("an underbite", "lower teeth pushed ahead of the upper ones"),
+    ("lips pressed", 1): ("lips sealed tightly", "mouth shut in a thin hard line"),
+    ("mouth open", 1): ("jaw hanging slack", "an open-mouthed look"),
+    ("mouth stretched", 1): ("mouth corners pulled out sideways", "an awkward, strained mouth"),
+    ("puckered lips", 1): ("lips pursed for a kiss", "pursing the lips"),
+    ("puffed cheeks", 1): ("cheeks inflated like balloons", "a chipmunk face"),
+    ("raised eyebrows", 1): ("eyebrows shot up", "a surprised look"),
+    ("smiling", 1): ("a big toothy grin", "a happy, contented face"),
+    ("sneering", 1): ("a contemptuous snarl", "a look of revulsion"),
+    ("squinting", 1): ("eyes half shut against the sun", "peering through narrowed lids"),
+    ("wide eyes", 1): ("eyes bulging in shock", "staring in terror"),
+}
+
+
 def paraphrase_set_a() -> dict[tuple[str, int], str]:
     """Set A: (attribute, sign) -> the one held-out paraphrase of the attribute libraries (shape attributes
     both directions, expression groups, appearance attributes)."""
@@ -156,6 +212,17 @@ def caption_overlap(captions, paraphrases, ns=(2, 3), details: bool = True) -> d
         longest.append((p, best))
     return {"verbatim": verbatim, "ngram": {n: float(np.mean(v)) if v else 0.0 for n, v in share.items()},
             "longest": longest}
+
+
+def set_c_overlap(captions=()) -> dict:
+    """Checks the development set C (:data:`PARAPHRASES_C`) is worded apart from the test sets and the
+    training captions: -> {"in_ab": [C prompts that contain, or are contained in, a set A/B paraphrase word for
+    word], "in_captions": [C prompts found word for word in ``captions``]} (both must be empty)."""
+    c = [p for ps in PARAPHRASES_C.values() for p in ps]
+    ab = held_out_paraphrases()
+    norm = lambda t: " " + " ".join(_norm_words(t)) + " "      # noqa: E731
+    in_ab = [p for p in c if any(norm(p) in norm(q) or norm(q) in norm(p) for q in ab)]
+    return {"in_ab": in_ab, "in_captions": caption_overlap(captions, c, details=False)["verbatim"] if captions else []}
 
 
 def prompts_for(space) -> list[dict]:
