@@ -450,6 +450,12 @@ def main() -> None:
     sc = Sculptor(path, model=model)
     ts = sc.blob["train_stats"]
     md += [f"Weights: {path.name}, recipe {sc.blob['recipe']}, training loop {ts['seconds']:.0f} s.", ""]
+    from headgen.stages.sculpt import core as _core
+    md += [f"Prompt reading: trained readers + zero-shot reading {'on' if _core.ZERO_SHOT else 'off'} (phrases "
+           f"{len(sc._zs_texts)}, top-{_core.ZERO_SHOT_TOPK} mean cosine >= {_core.ZERO_SHOT_MIN_COS}, lead "
+           f"{_core.ZERO_SHOT_MARGIN} over other attributes, {_core.ZERO_SHOT_DIR_MARGIN} over the opposite direction, "
+           f"side readings {_core.ZERO_SHOT_SIDE_GAP} below dropped; chosen on the development set C, "
+           f"bench/sculpt_dev.py).", ""]
     ol, ov = overlap_report(sc)
     md += ["## Held-out check: paraphrases vs training captions", ""] + ol + [""]
     if any(o["verbatim"] for o in ov.values()):

@@ -147,6 +147,8 @@ def test_paraphrases_are_held_out_of_the_training_captions(tiny):
     assert len(paras) >= 180 and any("hair" in c for c in ds.captions)
     o = caption_overlap(ds.captions, paras, details=False)
     assert o["verbatim"] == []
+    from headgen.stages.sculpt.evaluate import PARAPHRASES_C, set_c_overlap   # the development set C too
+    assert len(PARAPHRASES_C) == 48 and set_c_overlap(ds.captions) == {"in_ab": [], "in_captions": []}
     assert caption_overlap(["a person with a long face, smiling"], ["long face", "a narrow face"])["verbatim"] == ["long face"]
 
 
@@ -331,6 +333,39 @@ def test_rich_wording_keeps_the_targets_and_avoids_excluded_phrases(tiny):
     for c in b.captions:
         w = " ".join(vocab.content_words(c))
         assert "eyes set apart" not in w and "angry" not in w.split()   # "far" is a degree word: not compared
+
+
+def test_zero_shot_reading_of_unseen_wordings(tiny):
+    """Wordings of the development set C that the recipe-8 readers read weakly or wrongly ("brows knotted in
+    anger": mouth open +0.15) are read by similarity to the attributes' descriptive phrases: the attribute at
+    the plain level, the wrong read dropped; a read the trained readers agree with keeps its calibrated
+    intensity; negations and one-word clause fragments are left alone."""
+    from headgen.stages.sculpt.core import zero_shot_bank
+    from headgen.stages.sculpt.evaluate import held_out_paraphrases
+    from headgen.stages.sculpt.text import encode
+    texts = ["brows knotted in anger", "lips sealed tightly", "eyebrows perched high on the forehead"]
+    want = [("furrowed brows", 1), ("lips pressed", 1), ("brow height", 1)]
+    E = encode(texts, tiny.encoder)
+    mo = tiny.names.index("mouth open")
+    R = np.zeros((len(texts), len(tiny.names)), np.float32)
+    R[:, mo] = 0.15
+    out = tiny._zero_shot(E, R, texts)
+    for row, (n, s) in zip(out, want):
+        j = tiny.names.index(n)
+        assert np.sign(row[j]) == s and abs(row[j]) >= 0.5, (n, row[j])
+        assert row[mo] == 0.0
+    fb = tiny.names.index("furrowed brows")
+    agree = np.zeros((1, len(tiny.names)), np.float32)
+    agree[0, fb] = 0.3
+    assert np.array_equal(tiny._zero_shot(E[:1], agree, texts[:1]), agree)
+    neg = np.zeros((1, len(tiny.names)), np.float32)
+    assert np.array_equal(tiny._zero_shot(encode(["not knitting the brows in anger"], tiny.encoder), neg,
+                                          ["not knitting the brows in anger"]), neg)
+    assert np.array_equal(tiny._zero_shot(E[:1], neg, texts[:1], min_words=9), neg)
+    assert tiny.understand("brows knotted in anger").intensities.get("furrowed brows", 0.0) > 0.5
+    # the phrases hold none of the held-out paraphrases (sets A, B)
+    bank = " | ".join(zero_shot_bank(tiny.space)[0])
+    assert not any(f" {p} " in f" {bank} " for p in held_out_paraphrases())
 
 
 def test_split_clauses():

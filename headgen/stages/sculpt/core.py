@@ -52,6 +52,26 @@ CLAUSE_READING = True
 #: a clause's read joins the prompt's only where it is that clause's strongest read and at least this strong
 #: (strength scale of :func:`confidence_weights`: shape |intensity| / 1.5, expression weight)
 CLAUSE_MIN_STRENGTH = 0.3
+#: zero-shot reading (:meth:`Sculptor._zero_shot`): each clause is also compared with the descriptive phrases
+#: of every shape attribute and everyday expression (:func:`zero_shot_bank`); an attribute-direction's score is
+#: the mean cosine of its ZERO_SHOT_TOPK nearest phrases. The nearest attribute-direction is *confident* when
+#: its score reaches ZERO_SHOT_MIN_COS, leads every other attribute's best by ZERO_SHOT_MARGIN and (shape) its
+#: own opposite direction by ZERO_SHOT_DIR_MARGIN. A confident zero-shot read that is not the trained readers'
+#: strongest read of the clause replaces the clause's reading: that attribute at the plain level (or the
+#: readers' stronger read of it in the same direction), the clause's other shape / expression reads dropped
+#: when ZERO_SHOT_DROP_OTHERS. Where both agree nothing changes (the readers' intensities are the calibrated
+#: ones). Thresholds chosen on the development set C (``evaluate.PARAPHRASES_C``, ``bench/sculpt_dev.py``) only.
+ZERO_SHOT = True
+ZERO_SHOT_TOPK = 3
+ZERO_SHOT_MIN_COS = 0.6
+ZERO_SHOT_MARGIN = 0.03
+ZERO_SHOT_DIR_MARGIN = 0.02
+ZERO_SHOT_DROP_OTHERS = True
+#: a side reading (not the text's strongest) whose attribute-direction scores more than this below the text's
+#: best zero-shot score (itself >= ZERO_SHOT_MIN_COS) is dropped (None: side readings are left to
+#: :func:`confidence_weights`). Set C: 0.1 -> 178/288 edits with other attributes < 10 %, 0.15 -> 172,
+#: 0.25 -> 160, None -> 142; two-attribute clauses ("a long thin nose") keep both reads.
+ZERO_SHOT_SIDE_GAP = 0.1
 _CLAUSE_SPLIT = r"\s*(?:[,;]|\band also\b|\band\b|\bwith\b|\bplus\b|\bbut\b)\s*"
 
 
@@ -228,6 +248,44 @@ def phrase_bank(space, appearance: bool = True) -> tuple[list[str], list[str]]:
     return texts, attrs
 
 
+def zero_shot_bank(space, per_direction: int = 40, seed: int = 0) -> tuple[list[str], list[tuple[str, int]]]:
+    """Descriptive phrases of every shape attribute (both directions) and everyday expression group (its
+    positive direction) at the plain level, for the zero-shot reading: the attribute library's phrases plus
+    up to ``per_direction`` distinct phrases drawn (seeded) from the rich wording of ``vocab`` (adjectives x
+    part nouns, relations derived from the measurement, expressions by action and by emotion). Phrases whose
+    content words contain a held-out or development paraphrase's (sets A, B, C) in sequence are left out.
+    -> (phrases, (attribute, sign) of each)."""
+    from headgen.models.attributes import SHAPE_ATTRIBUTES
+    from headgen.stages.sculpt import vocab
+    from headgen.stages.sculpt.captions import _contains
+    from headgen.stages.sculpt.evaluate import PARAPHRASES_C, held_out_paraphrases
+    excl = [tuple(vocab.content_words(p)) for p in held_out_paraphrases() + tuple(q for ps in PARAPHRASES_C.values()
+                                                                                   for q in ps)]
+    excl = [e for e in excl if e]
+    rng = np.random.default_rng(seed)
+    texts, keys = [], []
+
+    def add(phrases, key):
+        seen = set()
+        for p in phrases:
+            p = " ".join(str(p).split())
+            if p and p not in seen and not _contains(vocab.content_words(p), excl):
+                seen.add(p)
+                texts.append(p)
+                keys.append(key)
+    for a in SHAPE_ATTRIBUTES:
+        for sign, lib in ((1, a.more), (-1, a.less)):
+            drawn = [vocab.shape_phrase(a.name, sign, 1, rng) for _ in range(3 * per_direction)]
+            drawn = list(dict.fromkeys(drawn))[:per_direction]
+            add(list(lib) + drawn, (a.name, sign))
+    for ea in space.expr_attrs:
+        if ea.name.startswith("arkit:"):
+            continue
+        rich = [vocab._clean(t.replace("{d}", "")) for t in vocab.EXPR_LEX.get(ea.name, {}).get("more", ())]
+        add(list(ea.more) + rich, (ea.name, 1))
+    return texts, keys
+
+
 def train_sculpt(out_path, *, model=None, recipe: dict | None = None, encoder: str | None = None, log=print
                  ) -> dict:
     """Generate the caption/head dataset, embed the captions, train denoiser + reader, write the weights
@@ -352,15 +410,15 @@ def _train_sculpt(out_path, *, model, recipe, encoder, log) -> dict:
     return stats
 
 
-def _embed_cached(texts: list[str], encoder: str) -> np.ndarray:
-    """Embeddings of texts (N, 384), reusing ``$HEADGEN_CACHE/sculpt/captions_<encoder>.npz`` (a plain cache of
-    caption -> embedding; deleting it only costs time)."""
+def _embed_cached(texts: list[str], encoder: str, cache: str = "captions") -> np.ndarray:
+    """Embeddings of texts (N, 384), reusing ``$HEADGEN_CACHE/sculpt/<cache>_<encoder>.npz`` (a plain cache of
+    text -> embedding; deleting it only costs time)."""
     from headgen.assets import cache_dir
     from headgen.io.atomic import write_npz_atomic
     from headgen.stages.sculpt.text import encode
     if not texts:
         return np.zeros((0, 384), np.float32)
-    path = cache_dir() / "sculpt" / f"captions_{encoder}.npz"
+    path = cache_dir() / "sculpt" / f"{cache}_{encoder}.npz"
     known: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -503,6 +561,13 @@ class Sculptor:
         _load(self.encoder)          # load the sentence encoder now: ``SculptResult.seconds`` times the edit only
         self.bank_emb = blob["bank_emb"].numpy()
         self.bank_attrs = list(blob["bank_attrs"])
+        # the zero-shot reading's phrases (embedded once, cached in $HEADGEN_CACHE/sculpt/zeroshot_<enc>.npz)
+        zt, zk = zero_shot_bank(self.space)
+        self._zs_emb = _embed_cached(zt, self.encoder, cache="zeroshot")
+        self._zs_texts = zt
+        self._zs_keys = sorted(set(zk), key=zk.index)
+        ki = {k: i for i, k in enumerate(self._zs_keys)}
+        self._zs_of = np.array([ki[k] for k in zk])
 
     def embed(self, prompt: str) -> np.ndarray:
         """(384,) unit sentence embedding of the prompt."""
@@ -528,6 +593,81 @@ class Sculptor:
         side = sq < RICH_SIDE * sq.max(axis=-1, keepdims=True)
         return np.where(keep | side | (np.abs(r) >= np.abs(q)), r, q)
 
+    def zero_shot_scores(self, E: np.ndarray) -> np.ndarray:
+        """Embeddings (n, 384) -> (n, D) similarity to each attribute-direction ``self._zs_keys`` (attribute,
+        sign): the mean cosine of its ``ZERO_SHOT_TOPK`` nearest phrases of :func:`zero_shot_bank`."""
+        sims = np.asarray(E, np.float32) @ self._zs_emb.T
+        out = np.empty((sims.shape[0], len(self._zs_keys)), np.float32)
+        for d in range(len(self._zs_keys)):
+            s = sims[:, self._zs_of == d]
+            k = min(ZERO_SHOT_TOPK, s.shape[1])
+            out[:, d] = np.sort(s, axis=1)[:, -k:].mean(axis=1)
+        return out
+
+    def _zero_shot(self, E: np.ndarray, R: np.ndarray, texts: list[str], min_words: int = 1) -> np.ndarray:
+        """Reads (n, A) of texts with embeddings E (n, 384) combined with the zero-shot reading (see
+        ``ZERO_SHOT``): where the nearest attribute-direction of :meth:`zero_shot_scores` is confident and is
+        not the trained readers' strongest shape / expression read of the text (or they read none), that
+        attribute is read at the plain level (shape intensity +-1, expression weight 0.575; a stronger read of
+        it in the same direction is kept) and, with ``ZERO_SHOT_DROP_OTHERS``, the text's other shape /
+        expression reads are dropped; otherwise side readings the wording does not support are dropped
+        (:meth:`_drop_unsupported`, ``ZERO_SHOT_SIDE_GAP``). Negated texts ("not smiling") keep their reads:
+        the phrases are positive. Appearance reads are never changed. ``min_words``: texts with fewer content words
+        (``vocab.content_words``) are left alone - a clause of a composite prompt such as "a pointed" (from "a
+        pointed, V-shaped jaw") qualifies its neighbour and names no attribute by itself."""
+        import re
+
+        from headgen.stages.sculpt.vocab import content_words
+        if not ZERO_SHOT or not len(texts):
+            return R
+        R = np.array(R, copy=True)
+        ng = self.n_geom
+        st = np.abs(self._strength(R))[:, :ng]
+        read = np.abs(R[:, :ng]) >= self._thresholds[:ng]
+        sc = self.zero_shot_scores(E)
+        atts = np.array([k[0] for k in self._zs_keys])
+        index = {k: d for d, k in enumerate(self._zs_keys)}
+        for i, text in enumerate(texts):
+            w = re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+            if any(x in _NEGATORS or x.endswith("n't") for x in w) or len(content_words(text)) < min_words:
+                continue
+            d = int(np.argmax(sc[i]))
+            name, sign = self._zs_keys[d]
+            other = sc[i][atts != name]
+            opp = index.get((name, -sign))
+            if ZERO_SHOT_SIDE_GAP is not None:
+                self._drop_unsupported(R[i], sc[i], read[i], st[i], index)
+            if (sc[i, d] < ZERO_SHOT_MIN_COS or (other.size and sc[i, d] - other.max() < ZERO_SHOT_MARGIN)
+                    or (opp is not None and sc[i, d] - sc[i, opp] < ZERO_SHOT_DIR_MARGIN)):
+                continue
+            j = self.names.index(name)
+            if read[i].any():
+                t = int(np.argmax(np.where(read[i], st[i], -1.0)))
+                if t == j and np.sign(R[i, t]) == sign:
+                    continue                      # the trained readers agree: their calibrated read stands
+            plain = SHAPE_LEVELS[1][0] if j < self.space.K else EXPR_LEVELS[1][0]
+            v = max(abs(float(R[i, j])) if (read[i, j] and np.sign(R[i, j]) == sign) else 0.0, plain)
+            if ZERO_SHOT_DROP_OTHERS:
+                R[i, :ng] = 0.0
+            R[i, j] = sign * v
+        return R
+
+    def _drop_unsupported(self, r, scores, read, st, index) -> None:
+        """In place on one text's reads r (A,): a shape / expression read that is not the text's strongest
+        and whose attribute-direction's zero-shot score is more than ``ZERO_SHOT_SIDE_GAP`` below the text's
+        best score (reaching ``ZERO_SHOT_MIN_COS``) is dropped - a side reading the wording does not support."""
+        best = float(scores.max())
+        if best < ZERO_SHOT_MIN_COS or not read.any():
+            return
+        top = int(np.argmax(np.where(read, st, -1.0)))
+        for b in np.flatnonzero(read):
+            if b == top:
+                continue
+            sign = 1 if r[b] > 0 else -1
+            d = index.get((self.names[b], sign))
+            if d is not None and best - scores[d] > ZERO_SHOT_SIDE_GAP:
+                r[b] = 0.0
+
     def _strength(self, r: np.ndarray) -> np.ndarray:
         """Reads (n, A) -> the common strength scale (shape / signed appearance |v| / 1.5, expression and hair
         colour v)."""
@@ -551,9 +691,11 @@ class Sculptor:
         r = self._read_embeddings(np.asarray(e)[None])[0]
         parts = split_clauses(prompt) if (CLAUSE_READING if clauses is None else clauses) else []
         if len(parts) < 2:
+            r = self._zero_shot(np.asarray(e)[None], r[None], [prompt])[0]
             return r, [prompt], r[None]
         from headgen.stages.sculpt.text import encode
-        rc = self._read_embeddings(encode(parts, self.encoder))
+        ec = encode(parts, self.encoder)
+        rc = self._zero_shot(ec, self._read_embeddings(ec), parts, min_words=2)
         st, sw = self._strength(rc), self._strength(r)
         r = r.copy()
         for c in range(len(parts)):

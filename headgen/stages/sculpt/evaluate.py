@@ -94,6 +94,8 @@ PARAPHRASES_B: dict[tuple[str, int], tuple[str, str]] = {
 #: wording kept different from sets A and B and from the training captions - :func:`set_c_overlap` checks it
 #: word for word). Only this set may be used to choose thresholds of the prompt reading; sets A and B stay
 #: test sets. (attribute, sign) -> two prompts, shape attributes both directions and every expression group.
+#: Two prompts of the first version, "close-set eyes" and "an underbite", were found word for word in the
+#: training captions by the check and replaced (14:25 UTC, after the first development runs).
 PARAPHRASES_C: dict[tuple[str, int], tuple[str, str]] = {
     ("face length", 1): ("a face much taller than it is wide", "a lanky, lengthened face"),
     ("face length", -1): ("a face squashed from top to bottom", "a face that is short in height"),
@@ -116,7 +118,7 @@ PARAPHRASES_C: dict[tuple[str, int], tuple[str, str]] = {
     ("eye size", 1): ("big saucer eyes", "eyes like an anime character"),
     ("eye size", -1): ("pinhole eyes", "eyes like little dots"),
     ("eye spacing", 1): ("eyes spread far apart on the face", "a wide distance between the two eyes"),
-    ("eye spacing", -1): ("close-set eyes", "eyes bunched together near the nose"),
+    ("eye spacing", -1): ("eyes crammed together", "eyes bunched together near the nose"),
     ("mouth width", 1): ("a mouth stretching from cheek to cheek", "a large, wide mouth"),
     ("mouth width", -1): ("a small rosebud mouth", "a mouth that is narrow from corner to corner"),
     ("lip fullness", 1): ("thick, luscious lips", "lips swollen with fullness"),
@@ -132,7 +134,7 @@ PARAPHRASES_C: dict[tuple[str, int], tuple[str, str]] = {
     ("eyes closed", 1): ("dozing off", "lids lowered over the eyes all the way"),
     ("frowning", 1): ("a downcast, unhappy mouth", "looking miserable"),
     ("furrowed brows", 1): ("brows knotted in anger", "a stern, glowering look"),
-    ("jaw forward", 1): ("an underbite", "lower teeth pushed ahead of the upper ones"),
+    ("jaw forward", 1): ("the lower jaw jutting past the upper teeth", "lower teeth pushed ahead of the upper ones"),
     ("lips pressed", 1): ("lips sealed tightly", "mouth shut in a thin hard line"),
     ("mouth open", 1): ("jaw hanging slack", "an open-mouthed look"),
     ("mouth stretched", 1): ("mouth corners pulled out sideways", "an awkward, strained mouth"),
