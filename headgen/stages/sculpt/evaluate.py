@@ -94,8 +94,9 @@ PARAPHRASES_B: dict[tuple[str, int], tuple[str, str]] = {
 #: wording kept different from sets A and B and from the training captions - :func:`set_c_overlap` checks it
 #: word for word). Only this set may be used to choose thresholds of the prompt reading; sets A and B stay
 #: test sets. (attribute, sign) -> two prompts, shape attributes both directions and every expression group.
-#: Two prompts of the first version, "close-set eyes" and "an underbite", were found word for word in the
-#: training captions by the check and replaced (14:25 UTC, after the first development runs).
+#: Three prompts of the first version were found word for word in the training captions by the check and
+#: replaced after the first development runs: "close-set eyes", "an underbite" (14:25 UTC) and "barely
+#: visible lips" (14:33 UTC, in a rich caption beyond the first 2,000 that the test checks).
 PARAPHRASES_C: dict[tuple[str, int], tuple[str, str]] = {
     ("face length", 1): ("a face much taller than it is wide", "a lanky, lengthened face"),
     ("face length", -1): ("a face squashed from top to bottom", "a face that is short in height"),
@@ -122,7 +123,7 @@ PARAPHRASES_C: dict[tuple[str, int], tuple[str, str]] = {
     ("mouth width", 1): ("a mouth stretching from cheek to cheek", "a large, wide mouth"),
     ("mouth width", -1): ("a small rosebud mouth", "a mouth that is narrow from corner to corner"),
     ("lip fullness", 1): ("thick, luscious lips", "lips swollen with fullness"),
-    ("lip fullness", -1): ("barely visible lips", "thin pencil lips"),
+    ("lip fullness", -1): ("lips thin as paper", "thin pencil lips"),
     ("brow height", 1): ("eyebrows perched high on the forehead", "brows far from the eyes"),
     ("brow height", -1): ("eyebrows hanging low over the eyes", "low-slung brows"),
     ("forehead height", 1): ("a high, domed forehead", "a fivehead"),
