@@ -83,6 +83,14 @@ def main() -> None:
     tw = [r for r in prompts_for(sc.space) if r["style"] in ("slightly", "much")]
     changed = [r["prompt"] for r in tw if understood(r["prompt"], False) != understood(r["prompt"], True)]
     print(f"training-worded prompts with a changed understanding: {len(changed)}/{len(tw)} {changed[:10]}")
+    from headgen.avatar.appearance import APPEARANCE_ATTRIBUTES      # appearance prompts of bench/sculpt.py
+    from headgen.stages.sculpt.captions import comparative
+    app = [f"{d} {comparative(w[0]) or w[0]}" for a_ in APPEARANCE_ATTRIBUTES if a_.kind == "signed"
+           for w in (a_.more, a_.less) for d in ("slightly", "much")]
+    app += [a_.more[0] for a_ in APPEARANCE_ATTRIBUTES if a_.kind != "signed"]
+    app += ["a long face, a wide nose and smiling", "red hair, a much wider nose", "grey hair and much lighter skin"]
+    ch = [p for p in app if understood(p, False) != understood(p, True)]
+    print(f"training-worded appearance / composite prompts with a changed understanding: {len(ch)}/{len(app)} {ch}")
     if a.no_edits:
         return
     bases = base_heads(3)

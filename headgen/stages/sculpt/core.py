@@ -612,7 +612,8 @@ class Sculptor:
         it in the same direction is kept) and, with ``ZERO_SHOT_DROP_OTHERS``, the text's other shape /
         expression reads are dropped; otherwise side readings the wording does not support are dropped
         (:meth:`_drop_unsupported`, ``ZERO_SHOT_SIDE_GAP``). Negated texts ("not smiling") keep their reads:
-        the phrases are positive. Appearance reads are never changed. ``min_words``: texts with fewer content words
+        the phrases are positive. A text read most strongly as appearance is left alone, and appearance
+        reads are never changed. ``min_words``: texts with fewer content words
         (``vocab.content_words``) are left alone - a clause of a composite prompt such as "a pointed" (from "a
         pointed, V-shaped jaw") qualifies its neighbour and names no attribute by itself."""
         import re
@@ -622,8 +623,9 @@ class Sculptor:
             return R
         R = np.array(R, copy=True)
         ng = self.n_geom
-        st = np.abs(self._strength(R))[:, :ng]
-        read = np.abs(R[:, :ng]) >= self._thresholds[:ng]
+        st_all = np.abs(self._strength(R))
+        read_all = np.abs(R) >= self._thresholds
+        st, read = st_all[:, :ng], read_all[:, :ng]
         sc = self.zero_shot_scores(E)
         atts = np.array([k[0] for k in self._zs_keys])
         index = {k: d for d, k in enumerate(self._zs_keys)}
@@ -631,6 +633,8 @@ class Sculptor:
             w = re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
             if any(x in _NEGATORS or x.endswith("n't") for x in w) or len(content_words(text)) < min_words:
                 continue
+            if read_all[i].any() and int(np.argmax(np.where(read_all[i], st_all[i], -1.0))) >= ng:
+                continue       # read most strongly as appearance ("slightly lighter skin"): no shape phrases there
             d = int(np.argmax(sc[i]))
             name, sign = self._zs_keys[d]
             other = sc[i][atts != name]
@@ -691,7 +695,8 @@ class Sculptor:
         r = self._read_embeddings(np.asarray(e)[None])[0]
         parts = split_clauses(prompt) if (CLAUSE_READING if clauses is None else clauses) else []
         if len(parts) < 2:
-            r = self._zero_shot(np.asarray(e)[None], r[None], [prompt])[0]
+            if len(parts) == 1 or len(split_clauses(prompt)) < 2:    # one clause (a composite prompt read
+                r = self._zero_shot(np.asarray(e)[None], r[None], [prompt])[0]   # whole: trained readers only)
             return r, [prompt], r[None]
         from headgen.stages.sculpt.text import encode
         ec = encode(parts, self.encoder)
