@@ -55,7 +55,7 @@ def main() -> int:
     ap.add_argument("--fits", default=None, help="Read the fits from DIR/<clip>/fit.npz.")
     ap.add_argument("--smooth", default=None, help="POSE,EXPRESSION smoothing sigmas in frames (default: the stage's).")
     ap.add_argument("--set", action="append", default=[], help="NAME=VALUE: a constant of headgen.stages.avatar.run "
-                    "(e.g. ONE_SHOT_INPAINT_DILATE=0), for variants.")
+                    "(e.g. ONE_SHOT_INPAINT_DILATE=0, ONE_SHOT_FRINGE='{\"reach\": 0.1}'), for variants.")
     ap.add_argument("--extra", default="{}", help="TrainOptions overrides as JSON (e.g. iterations, lr_scales).")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -64,7 +64,8 @@ def main() -> int:
     import headgen.stages.avatar.run as R
     for kv in args.set:
         k, v = kv.split("=", 1)
-        setattr(R, k, type(getattr(R, k))(json.loads(v)))
+        cur = getattr(R, k)
+        setattr(R, k, json.loads(v) if cur is None else type(cur)(json.loads(v)))
     validate(args.clips.split(","), args.tag, "val",
              lambda c: Path(args.fits) / c / "fit.npz" if args.fits else None,
              AvatarOptions(holdout="5:31", one_shot=True, device="cpu", lpips=False,

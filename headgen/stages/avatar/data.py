@@ -207,6 +207,15 @@ def crop_from_landmarks(lm: np.ndarray, size, scale: float = 1.25) -> tuple:
     return int(x0), int(y0), int(x1), int(y1)
 
 
+def dilate_mask(mask: np.ndarray, px: int) -> np.ndarray:
+    """(H,W) bool dilated by a (2 px + 1)^2 square."""
+    if px <= 0:
+        return np.asarray(mask, bool)
+    from scipy import ndimage
+
+    return ndimage.binary_dilation(np.asarray(mask, bool), structure=np.ones((2 * px + 1, 2 * px + 1), bool))
+
+
 def inpaint(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
     """Fill ``mask`` (H,W) bool of ``image`` (H,W,3) float [0,1] from its surroundings (OpenCV Telea)."""
     import cv2

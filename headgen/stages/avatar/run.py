@@ -74,6 +74,14 @@ ONE_SHOT_CAVITY = ("mouth_socket", "gums_and_tongue")
 ONE_SHOT_FROZEN = ONE_SHOT_CAVITY + ("teeth",)
 #: one-shot: the background is the photo with the head mesh's silhouette, dilated by this many pixels, inpainted
 ONE_SHOT_INPAINT_DILATE = 4
+#: one-shot: Gaussians for the person just outside the head mesh (hair, ears, the face outline beyond the mesh), bound
+#: to the silhouette triangles (``fringe.fringe_seeds`` keyword arguments, e.g. ``dict(reach=0.1)``; None: none); their
+#: pixels, dilated by ``ONE_SHOT_FRINGE_INPAINT_DILATE`` px, are inpainted in the background too. Off: on frames 5-30
+#: of the 8 GRID clips (bench/results/avatar_oneshot_validation.md) ``dict(reach=0.1)`` changed the face box by
+#: -0.04..+0.03 dB (lbbc2a +0.03, id2_vcd_swwp2s +0.01, mean -0.01) and the full frame by -0.64..+0.32 dB (mean -0.01:
+#: the hair moves with the head, but its Gaussians blur the texture the static background had kept sharp)
+ONE_SHOT_FRINGE: dict | None = None
+ONE_SHOT_FRINGE_INPAINT_DILATE = 2
 #: one-shot: weight of the penalty on colours outside [0, 1] (hidden sclera under the lids and the like)
 ONE_SHOT_COLOR_RANGE = 1.0
 
@@ -143,26 +151,37 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     masks = D.person_masks(clip.frames[clip.train_ids])
     heads = D.head_silhouettes(model, verts[clip.train_ids], clip.K, clip.size)
     bg_np = D.estimate_background(clip.frames[clip.train_ids], masks, heads)
+    fringe = None
     if len(clip.train_ids) == 1:   # one view: what lies behind the head is unknown; inpaint the head's silhouette
-        bg_np = D.inpaint(bg_np, D.head_silhouettes(model, verts[clip.train_ids], clip.K, clip.size,
-                                                    dilate=ONE_SHOT_INPAINT_DILATE)[0])
+        f0 = int(clip.train_ids[0])
+        bg_np, fringe = one_shot_background(bg_np, model, verts[f0], clip.params["rotation"][f0], clip.frames[f0],
+                                            masks[0], clip.K, fringe=one_shot)
+        if fringe is not None:
+            log(f"one-shot fringe: {fringe.n} Gaussians outside the head mesh")
     background = torch.as_tensor(bg_np, device=dev)
     crop = D.crop_from_landmarks(lm[clip.train_ids][usable[clip.train_ids]], clip.size)
     mouth_boxes = {int(f): region_boxes(lm[f], clip.size)["mouth"] for f in clip.train_ids if usable[f]}
 
     key = options_key(topts, dict(media=_digest(media), fit=_digest(fit_path), holdout=opts.holdout, exclude=opts.exclude,
                                   one_shot=one_shot, device=str(dev), smooth=(sp, se),
-                                  inpaint=ONE_SHOT_INPAINT_DILATE if one_shot else None))
+                                  inpaint=ONE_SHOT_INPAINT_DILATE if one_shot else None,
+                                  **({"fringe": (ONE_SHOT_FRINGE, ONE_SHOT_FRINGE_INPAINT_DILATE)} if fringe is not None
+                                     else {})))
     ckpt_dir = out_dir / ".avatar_checkpoint"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     avatar = seed_avatar(clip, model, topts, min_facing=ONE_SHOT_MIN_FACING if one_shot else None,
                          coverage=ONE_SHOT_COVERAGE if one_shot else 0.6,
                          keep_defaults=ONE_SHOT_CAVITY if one_shot else ())
+    if fringe is not None and fringe.n:
+        from headgen.stages.avatar.fringe import fringe_avatar
+        avatar = fringe_avatar(avatar, fringe)
     avatar, deltas, stats = train_avatar(clip, model, avatar, background, crop, topts, ckpt_path=ckpt_dir / "ckpt.pt",
                                          key=key, mouth_boxes=mouth_boxes, log=log, progress=progress)
     avatar.meta = dict(mode="one_shot" if one_shot else "video", media=str(media), fit=str(fit_path),
                        holdout=opts.holdout, train_frames=[int(f) for f in clip.train_ids], iterations=topts.iterations,
                        train_seconds=round(stats["seconds"], 2), options={k: v for k, v in vars(topts).items()})
+    if fringe is not None:
+        avatar.meta["fringe"] = dict(ONE_SHOT_FRINGE, n=fringe.n)
 
     # ---- evaluation
     gt_all = lambda ids: torch.as_tensor(clip.frames[ids], device=dev).float() / 255.0
@@ -180,6 +199,7 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
                    train_seconds=round(stats["seconds"], 2), iterations=topts.iterations, n_gaussians=avatar.n,
                    resumed_from_iteration=stats["resumed_from"], device=str(dev), backend=topts.backend,
                    crop=list(crop), densify=stats["densify"], train_l1=stats["train_l1"],
+                   **({"n_fringe": fringe.n} if fringe is not None else {}),
                    regions=dict(face="tight box of the real frame's MediaPipe 468 landmarks",
                                 mouth="box of the 20 lip landmarks (iBUG 48-67 in MediaPipe ids) enlarged 30 %",
                                 lpips="AlexNet; crops under 64 px enlarged to 64 px"))
@@ -221,6 +241,29 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     write_json_atomic(out_dir / "avatar_metrics.json", metrics, indent=1)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics
+
+
+def one_shot_background(background: np.ndarray, model, verts: torch.Tensor, rotation: torch.Tensor, frame: np.ndarray,
+                        person: np.ndarray, K: torch.Tensor, fringe: bool = True):
+    """The static background of a single training view, and the fringe Gaussians' seeds of that view.
+
+    background (H,W,3) float [0,1] (``estimate_background`` of the one frame: the frame itself); verts (V,3) the
+    posed mesh of the frame (camera frame, metres); rotation (3,3) its head rotation; frame (H,W,3) uint8; person
+    (H,W) foreground probability; K (3,3). fringe: seed the person just outside the mesh with ``ONE_SHOT_FRINGE``
+    (None there or here False: no fringe, None returned). -> (background with the head's silhouette (dilated
+    ``ONE_SHOT_INPAINT_DILATE`` px) and the fringe's pixels (dilated ``ONE_SHOT_FRINGE_INPAINT_DILATE`` px)
+    inpainted, :class:`fringe.Fringe` or None)."""
+    from headgen.stages.avatar import data as D
+
+    H, W = frame.shape[:2]
+    hole = D.head_silhouettes(model, verts[None], K, (W, H), dilate=ONE_SHOT_INPAINT_DILATE)[0]
+    fr = None
+    if fringe and ONE_SHOT_FRINGE:   # the person just outside the head mesh moves with the head
+        from headgen.stages.avatar.fringe import fringe_seeds
+        fr = fringe_seeds(model, verts, rotation, frame, person, K, **ONE_SHOT_FRINGE)
+        if fr.n:
+            hole = hole | D.dilate_mask(fr.mask, ONE_SHOT_FRINGE_INPAINT_DILATE)
+    return D.inpaint(background, hole), fr
 
 
 def _strip(m: dict) -> dict:
