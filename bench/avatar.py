@@ -28,8 +28,10 @@ HOLDOUT = "35:55"
 ONE_SHOT_STEPS = 120     # headgen.stages.avatar.run.ONE_SHOT_ITERATIONS (not imported at module level)
 #: bumped when the avatar method changes: finished clips are cached under this version (1: no suffix;
 #: 5: fits from landmarks whose first frame comes from MediaPipe's tracked pass; 6: one-shot on temporally smoothed
-#: fitted pose / expression, headgen.stages.avatar.run.ONE_SHOT_SMOOTH)
-BENCH_VERSION = 6
+#: fitted pose / expression, headgen.stages.avatar.run.ONE_SHOT_SMOOTH; 7: fits with the eye-closure term
+#: (headgen.stages.fit.optimize.eye_closure_energy, bench/fit_eyes.py): bench/cache/avatar/<clip>/fit/ re-made, the v6
+#: fits kept unchanged in bench/cache/avatar_fits_v6)
+BENCH_VERSION = 7
 
 
 def render_fps(out: Path, fit: Path, device: str, n: int = 20) -> tuple[float, float]:

@@ -6,7 +6,8 @@ translation (T,3) in the WORLD frame (= the camera frame for monocular input); o
 scale. All frames (and views) are solved as one problem with Adam, coarse to fine:
 
 1. rigid: rotation + translation only (shape/expression frozen at 0), robust loss with a wide kernel;
-2. full: everything, robust Geman-McClure loss, priors and temporal smoothness.
+2. full: everything, robust Geman-McClure loss, priors and temporal smoothness, and an eye-closure term
+   (:func:`eye_closure_energy`: upper-to-lower eyelid distances, predicted vs detected, per eye).
 
 Expression bounds (ICT ARKit weights in [0,1]) are kept by projecting after each step (projected Adam).
 There is no per-frame Python loop: every step evaluates all frames at once, on whatever device the
@@ -31,6 +32,11 @@ from headgen.stages.fit.interpolate import interpolate_linear, interpolate_rotat
 
 JAW_CONTOUR = IBUG68_GROUPS["jaw"]
 LIPS = IBUG68_GROUPS["lips_outer"] + IBUG68_GROUPS["lips_inner"]
+#: Upper/lower eyelid landmark pairs (upper, lower) of the eye-closure term: MediaPipe 468 indices, three per eye
+#: (the lid middle and either side of it; subject's right eye = image left first), and the same lids in iBUG-68
+#: numbering for fits without a 468 embedding (37-41, 38-40 | 43-47, 44-46).
+EYELID_PAIRS_468 = ((159, 145), (158, 153), (160, 144), (386, 374), (385, 380), (387, 373))
+EYELID_PAIRS_68 = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 
 @dataclass
@@ -63,6 +69,13 @@ class FitConfig:
     w_smooth_rotation: float = 2000.0      # second difference of the rotation matrix entries
     w_smooth_translation: float = 2e5      # second difference of translation (metres)
     w_smooth_first: float = 0.1            # relative weight of first-difference penalties
+    w_eye_closure: float = 1.0             # eyelid aperture term (eye_closure_energy); 0 = off. Chosen on the 8 GRID
+                                           # clips' fits (bench/fit_eyes.py): lids follow blinks, NME / lips unchanged
+    eye_closure_relative: bool = True      # match apertures minus their per-clip mean (the default: absolute
+                                           # apertures also move the rest aperture and worsened the lips there)
+    eye_closure_gain: float = 2.0          # relative mode: gain on the target's closing (see eye_closure_energy):
+                                           # MediaPipe's lids close ~35-40 % on a visibly shut eye, the ICT lid
+                                           # points ~80 % at eyeBlink 1; checked on avatar validation frames 10-29
     expression_bounds: tuple[float, float] | None = (0.0, 1.0)
     optimize_focal: bool = False
     cpu_threads: int | None = 1            # torch threads during a CPU fit: per-step tensors are small, so
@@ -72,11 +85,14 @@ class FitConfig:
 
 
 #: Per-expression prior multipliers for ICT-FaceKit's ARKit shapes: favour jawOpen for mouth opening over
-#: the lip shapes that can mimic it (lip aperture is then carried by jawOpen, as animation rigs expect).
+#: the lip shapes that can mimic it (lip aperture is then carried by jawOpen, as animation rigs expect), and
+#: eyeBlink for closing eyelids over the gaze shapes that also lower the lids (eyeLookDown/Up: the landmark fit
+#: does not see the gaze; without this a synthetic full blink was fitted as ~0.7 eyeBlink + eyeLookDown).
 ICT_EXPRESSION_PRIOR_SCALE = {
     "jawOpen": 0.3, "mouthClose": 5.0, "mouthFunnel": 3.0, "mouthPucker": 3.0, "mouthRollLower": 3.0,
     "mouthRollUpper": 3.0, "mouthLowerDown_L": 3.0, "mouthLowerDown_R": 3.0, "mouthUpperUp_L": 3.0,
-    "mouthUpperUp_R": 3.0,
+    "mouthUpperUp_R": 3.0, "eyeBlink_L": 0.3, "eyeBlink_R": 0.3, "eyeLookDown_L": 3.0, "eyeLookDown_R": 3.0,
+    "eyeLookUp_L": 3.0, "eyeLookUp_R": 3.0,
 }
 
 
@@ -208,6 +224,43 @@ def _iod_px(lm68: Tensor, lm468: Tensor | None = None) -> Tensor:
     return torch.where(torch.isfinite(iod) & (iod > 1.0), iod, alt).clamp_min(1.0)
 
 
+def eyelid_apertures(pts: Tensor, pairs) -> Tensor:
+    """Distances between upper and lower eyelid points. pts (..., N, 2) pixels (NaN = missing); pairs: P (upper,
+    lower) indices into N (``EYELID_PAIRS_468`` / ``EYELID_PAIRS_68``) -> (..., P) pixels (NaN where missing)."""
+    idx = torch.as_tensor(pairs, device=pts.device)
+    d = pts[..., idx[:, 0], :] - pts[..., idx[:, 1], :]
+    return torch.sqrt((d * d).sum(-1) + 1e-12)
+
+
+def eye_closure_energy(pred_ap: Tensor, target_ap: Tensor, weight: Tensor, norm_px: Tensor,
+                       relative: bool = False, closure_gain: float = 1.0) -> Tensor:
+    """Eye-closure (blink) term, as face trackers use it (metrical-tracker / VHAP): the fitted eyelid apertures
+    should follow the detected ones, so a blink closes the model's eyes even though the lid points are a tiny
+    share of the landmark energy.
+
+    pred_ap, target_ap: (V,T,P) upper-to-lower lid distances in pixels (:func:`eyelid_apertures`; NaN targets are
+    ignored); weight (V,T,P) >= 0 (frame validity); norm_px (V,T) inter-ocular distance in pixels. Residuals are
+    in % IOD, like the landmark term. relative: compare each lid pair's aperture minus its weighted mean over the
+    frames (per view), i.e. the opening and closing, leaving the rest aperture (which depends on the shared
+    identity and on how a detector places lid points) to the landmark term. closure_gain (relative only): the
+    target's closing below its rest aperture (median over the frames) is multiplied by this factor before the
+    comparison (MediaPipe reads a fully closed eye as only ~35-40 % narrower than an open one). Returns a scalar:
+    the weighted mean squared residual.
+    """
+    w = weight * torch.isfinite(target_ap)
+    s = (0.01 * norm_px.clamp_min(1e-6))[..., None]
+    a, b = pred_ap / s, torch.nan_to_num(target_ap) / s
+    if relative:
+        if closure_gain != 1.0:
+            rest = torch.nan_to_num(torch.where(w > 0, b, torch.full_like(b, float("nan"))).nanmedian(-2, keepdim=True)[0])
+            b = torch.where(b < rest, rest + closure_gain * (b - rest), b)
+        W = w.sum(-2, keepdim=True).clamp_min(1e-8)
+        a = a - (w * a).sum(-2, keepdim=True) / W
+        b = b - (w * b).sum(-2, keepdim=True) / W
+    r = a - b
+    return (w * r * r).sum() / w.sum().clamp_min(1e-8)
+
+
 def fit_landmarks(lmfun, obs: Observations, config: FitConfig | None = None, progress=None,
                   init: FitResult | None = None) -> FitResult:
     """Fit ``lmfun`` (a ``basis.LinearLandmarks`` / ``ForwardLandmarks``) to ``obs``. See module doc.
@@ -314,6 +367,10 @@ def _fit_landmarks(lmfun, obs: Observations, cfg: FitConfig, progress=None, init
         pred_ok = torch.isfinite(neutral.lm68[0]).all(-1)
     w_lmk = w_lmk * torch.isfinite(tgt).all(-1) * pred_ok
     w_lmk = w_lmk / w_lmk.sum().clamp_min(1e-8)
+    pairs = EYELID_PAIRS_468 if use468 else EYELID_PAIRS_68
+    eye_tgt = eyelid_apertures(tgt, pairs)                                      # (V,T,P) px, NaN where missing
+    eye_ok = torch.isfinite(eyelid_apertures((neutral.lm468 if use468 else neutral.lm68)[0, :, :2], pairs))
+    eye_w = vw[..., None] * eye_ok * torch.isfinite(eye_tgt)
     tgt = torch.nan_to_num(tgt)
     inv_norm = (1.0 / (0.01 * iod))[..., None, None]                           # (V,T,1,1) -> residual in % IOD
 
@@ -346,6 +403,9 @@ def _fit_landmarks(lmfun, obs: Observations, cfg: FitConfig, progress=None, init
         p = project(pts, R, trans, current_K())
         d = (p - tgt) * inv_norm
         e = (w_lmk * energy.robust((d * d).sum(-1), cfg.robust, scale)).sum()
+        if not rigid and cfg.w_eye_closure:
+            e = e + cfg.w_eye_closure * eye_closure_energy(eyelid_apertures(p, pairs), eye_tgt, eye_w, iod,
+                                                           cfg.eye_closure_relative, cfg.eye_closure_gain)
         return e, R, lms
 
     def smooth_energy(R):
