@@ -131,7 +131,7 @@ def main() -> int:
          f"Code {rev}{' + uncommitted fit changes' if dirty else ''}; CPU, 1 torch thread; load average "
          f"{load0:.2f} at the start, {load1:.2f} at the end; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))}; "
          f"FitConfig default w_eye_closure={cfg.w_eye_closure}, eye_closure_relative={cfg.eye_closure_relative}, "
-         f"eye_closure_gain={cfg.eye_closure_gain}; ICT prior multipliers "
+         f"eye_closure_gain (config_for_model, MediaPipe targets)={O.MEDIAPIPE_EYE_CLOSURE_GAIN}; ICT prior multipliers "
          f"{ {k: v for k, v in O.ICT_EXPRESSION_PRIOR_SCALE.items() if k.startswith('eye')} }. "
          "Same MediaPipe landmarks for every variant of a clip.", "",
          "Aperture = mean iBUG lid distance (37-41, 38-40, 43-47, 44-46) in px; corr = Pearson(fit, target) over all "

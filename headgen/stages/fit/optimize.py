@@ -73,9 +73,8 @@ class FitConfig:
                                            # clips' fits (bench/fit_eyes.py): lids follow blinks, NME / lips unchanged
     eye_closure_relative: bool = True      # match apertures minus their per-clip mean (the default: absolute
                                            # apertures also move the rest aperture and worsened the lips there)
-    eye_closure_gain: float = 2.0          # relative mode: gain on the target's closing (see eye_closure_energy):
-                                           # MediaPipe's lids close ~35-40 % on a visibly shut eye, the ICT lid
-                                           # points ~80 % at eyeBlink 1; checked on avatar validation frames 10-29
+    eye_closure_gain: float = 1.0          # relative mode: gain on the target's closing (see eye_closure_energy);
+                                           # 1 for exact landmarks, MEDIAPIPE_EYE_CLOSURE_GAIN for MediaPipe's
     expression_bounds: tuple[float, float] | None = (0.0, 1.0)
     optimize_focal: bool = False
     cpu_threads: int | None = 1            # torch threads during a CPU fit: per-step tensors are small, so
@@ -96,15 +95,23 @@ ICT_EXPRESSION_PRIOR_SCALE = {
 }
 
 
+#: Gain on MediaPipe's eyelid closing (``FitConfig.eye_closure_gain``): MediaPipe reads a visibly shut eye as only
+#: 30-45 % narrower than an open one (GRID clips), while the ICT lid points close ~80 % at eyeBlink 1. Gain 2 vs 1
+#: was decided on avatar validation frames 10-29 (bench/results/fit_eyes.md).
+MEDIAPIPE_EYE_CLOSURE_GAIN = 2.0
+
+
 def config_for_model(model, **overrides) -> "FitConfig":
-    """Default FitConfig for a head model: ICT gets [0,1] expression bounds and its prior multipliers;
-    other models (FLAME: unbounded PCA expression) get no bounds. ``overrides`` set FitConfig fields."""
+    """Default FitConfig for a head model fitted to MediaPipe landmarks: ICT gets [0,1] expression bounds and its
+    prior multipliers; other models (FLAME: unbounded PCA expression) get no bounds; every model gets
+    MediaPipe's eye-closure gain. ``overrides`` set FitConfig fields."""
     names = tuple(getattr(model, "expression_names", ()) or ())
     if getattr(model, "model_name", "") == "ict":
         kw = dict(expression_bounds=(0.0, 1.0), expression_names=names,
                   expression_prior_scale=dict(ICT_EXPRESSION_PRIOR_SCALE))
     else:
         kw = dict(expression_bounds=None, expression_names=names, w_expression=0.05, w_expression_l1=0.0)
+    kw["eye_closure_gain"] = MEDIAPIPE_EYE_CLOSURE_GAIN
     kw.update(overrides)
     return FitConfig(**kw)
 
