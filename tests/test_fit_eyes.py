@@ -80,3 +80,44 @@ def test_closure_gain_amplifies_only_closing():
     gained[0, 3] = 2.0                                                             # 10 - 2 x 4
     assert float(eye_closure_energy(gained, tgt, w, iod, relative=True, closure_gain=2.0)) < 1e-8
     assert float(eye_closure_energy(tgt, tgt, w, iod, relative=True, closure_gain=2.0)) > 1.0
+
+
+def test_single_frame_fit_keeps_the_priors_it_had_before_the_term(one_torch_thread):
+    """A photo (one frame) gives the relative eye-closure term nothing to compare, so neither the term nor the
+    eyelid prior multipliers that come with it may change its fit: identical to the fit without them."""
+    from headgen.assets import AssetMissingError
+    from headgen.geometry.conventions import HEAD_TO_OPENCV
+    from headgen.geometry.rig import default_camera
+    from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
+    from headgen.models import load_head_model
+    from headgen.stages.fit.basis import landmark_function
+    from headgen.stages.fit.optimize import EYE_CLOSURE_PRIORS, Observations, config_for_model, fit_landmarks
+
+    try:
+        model = load_head_model("ict", parts="face", mediapipe=True)
+    except AssetMissingError as e:  # pragma: no cover
+        pytest.skip(str(e))
+    lmf = landmark_function(model)
+    if not getattr(lmf, "has_468", False):  # pragma: no cover
+        pytest.skip("ICT MediaPipe embedding missing")
+    names = list(model.expression_names)
+    E = torch.zeros(1, lmf.n_expression)
+    E[0, names.index("eyeBlink_L")] = E[0, names.index("eyeBlink_R")] = 0.4     # half-shut eyes in the photo
+    E[0, names.index("jawOpen")] = 0.2
+    shape = 0.5 * torch.randn(lmf.n_shape, generator=torch.Generator().manual_seed(1))
+    cam = default_camera(512, 512)
+    X = lmf(shape[None], E).lm468 @ torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32).T + torch.tensor([0, 0, 0.6])
+    p = X @ torch.as_tensor(cam.K, dtype=torch.float32).T
+    uv = (p[..., :2] / p[..., 2:]).numpy()
+    obs = Observations.monocular(uv[:, MEDIAPIPE_TO_IBUG68], cam.K, lm468=uv)
+
+    cfg = config_for_model(model, iters_rigid=20, iters_full=60)
+    assert any(k in cfg.expression_prior_scale for k in EYE_CLOSURE_PRIORS)     # the multipliers are configured
+    plain = dataclasses.replace(cfg, w_eye_closure=0.0, expression_prior_scale={
+        k: v for k, v in cfg.expression_prior_scale.items() if k not in EYE_CLOSURE_PRIORS})
+    a, b = fit_landmarks(lmf, obs, cfg), fit_landmarks(lmf, obs, plain)
+    assert torch.equal(a.expression, b.expression) and torch.equal(a.shape, b.shape)
+    # with two frames the multipliers act: the same photo twice is fitted differently
+    obs2 = Observations.monocular(np.repeat(uv[:, MEDIAPIPE_TO_IBUG68], 2, 0), cam.K, lm468=np.repeat(uv, 2, 0))
+    c, d = fit_landmarks(lmf, obs2, cfg), fit_landmarks(lmf, obs2, plain)
+    assert not torch.equal(c.expression, d.expression)
