@@ -9,6 +9,36 @@ import pytest
 import torch
 
 
+@pytest.fixture
+def ict():
+    """(ICT face model with the MediaPipe embedding, its landmark function); skips without the assets."""
+    from headgen.assets import AssetMissingError
+    from headgen.models import load_head_model
+    from headgen.stages.fit.basis import landmark_function
+
+    try:
+        model = load_head_model("ict", parts="face", mediapipe=True)
+    except AssetMissingError as e:  # pragma: no cover
+        pytest.skip(str(e))
+    lmf = landmark_function(model)
+    if not getattr(lmf, "has_468", False):  # pragma: no cover
+        pytest.skip("ICT MediaPipe embedding missing")
+    return model, lmf
+
+
+def observe(lmf, shape, E, cam):
+    """Exact MediaPipe-468 landmarks of the model (shape (S,), expressions (T,E)) 0.6 m in front of ``cam`` ->
+    (uv (T,468,2) pixels, monocular Observations with the iBUG-68 subset)."""
+    from headgen.geometry.conventions import HEAD_TO_OPENCV
+    from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
+    from headgen.stages.fit.optimize import Observations
+
+    X = lmf(shape[None], E).lm468 @ torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32).T + torch.tensor([0, 0, 0.6])
+    p = X @ torch.as_tensor(cam.K, dtype=torch.float32).T
+    uv = (p[..., :2] / p[..., 2:]).numpy()
+    return uv, Observations.monocular(uv[:, MEDIAPIPE_TO_IBUG68], cam.K, lm468=uv)
+
+
 def test_eye_closure_energy_zero_on_match_and_relative_ignores_offset():
     from headgen.stages.fit.optimize import EYELID_PAIRS_468, eye_closure_energy, eyelid_apertures
 
@@ -27,22 +57,11 @@ def test_eye_closure_energy_zero_on_match_and_relative_ignores_offset():
     assert torch.isfinite(eye_closure_energy(ap, nan_t, w, iod))
 
 
-def test_fitted_blink_follows_closing_eyelids(one_torch_thread):
-    from headgen.assets import AssetMissingError
-    from headgen.geometry.conventions import HEAD_TO_OPENCV
+def test_fitted_blink_follows_closing_eyelids(one_torch_thread, ict):
     from headgen.geometry.rig import default_camera
-    from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
-    from headgen.models import load_head_model
-    from headgen.stages.fit.basis import landmark_function
-    from headgen.stages.fit.optimize import Observations, config_for_model, fit_landmarks
+    from headgen.stages.fit.optimize import config_for_model, fit_landmarks
 
-    try:
-        model = load_head_model("ict", parts="face", mediapipe=True)
-    except AssetMissingError as e:  # pragma: no cover
-        pytest.skip(str(e))
-    lmf = landmark_function(model)
-    if not getattr(lmf, "has_468", False):  # pragma: no cover
-        pytest.skip("ICT MediaPipe embedding missing")
+    model, lmf = ict
     names = list(model.expression_names)
     T = 16
     blink = torch.tensor([0, 0, 0, 0, 0, .3, .8, 1, 1, .8, .3, 0, 0, 0, 0, 0.])
@@ -52,10 +71,7 @@ def test_fitted_blink_follows_closing_eyelids(one_torch_thread):
     E[:, names.index("jawOpen")] = 0.15 * (1 + torch.sin(torch.arange(T) * 0.7))     # speech-like jaw motion
     shape = 0.5 * torch.randn(lmf.n_shape, generator=torch.Generator().manual_seed(0))
     cam = default_camera(360, 288)                                                    # GRID frame size
-    X = lmf(shape[None], E).lm468 @ torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32).T + torch.tensor([0, 0, 0.6])
-    p = X @ torch.as_tensor(cam.K, dtype=torch.float32).T
-    uv = (p[..., :2] / p[..., 2:]).numpy()
-    obs = Observations.monocular(uv[:, MEDIAPIPE_TO_IBUG68], cam.K, lm468=uv)
+    uv, obs = observe(lmf, shape, E, cam)
 
     assert config_for_model(model).w_eye_closure > 0                  # on by default
     cfg = config_for_model(model, iters_rigid=30, iters_full=120)      # shorter schedule: a fast test
@@ -82,34 +98,20 @@ def test_closure_gain_amplifies_only_closing():
     assert float(eye_closure_energy(tgt, tgt, w, iod, relative=True, closure_gain=2.0)) > 1.0
 
 
-def test_single_frame_fit_keeps_the_priors_it_had_before_the_term(one_torch_thread):
+def test_single_frame_fit_keeps_the_priors_it_had_before_the_term(one_torch_thread, ict):
     """A photo (one frame) gives the relative eye-closure term nothing to compare, so neither the term nor the
     eyelid prior multipliers that come with it may change its fit: identical to the fit without them."""
-    from headgen.assets import AssetMissingError
-    from headgen.geometry.conventions import HEAD_TO_OPENCV
     from headgen.geometry.rig import default_camera
-    from headgen.landmarks.ibug68 import MEDIAPIPE_TO_IBUG68
-    from headgen.models import load_head_model
-    from headgen.stages.fit.basis import landmark_function
-    from headgen.stages.fit.optimize import EYE_CLOSURE_PRIORS, Observations, config_for_model, fit_landmarks
+    from headgen.stages.fit.optimize import EYE_CLOSURE_PRIORS, config_for_model, fit_landmarks
 
-    try:
-        model = load_head_model("ict", parts="face", mediapipe=True)
-    except AssetMissingError as e:  # pragma: no cover
-        pytest.skip(str(e))
-    lmf = landmark_function(model)
-    if not getattr(lmf, "has_468", False):  # pragma: no cover
-        pytest.skip("ICT MediaPipe embedding missing")
+    model, lmf = ict
     names = list(model.expression_names)
     E = torch.zeros(1, lmf.n_expression)
     E[0, names.index("eyeBlink_L")] = E[0, names.index("eyeBlink_R")] = 0.4     # half-shut eyes in the photo
     E[0, names.index("jawOpen")] = 0.2
     shape = 0.5 * torch.randn(lmf.n_shape, generator=torch.Generator().manual_seed(1))
     cam = default_camera(512, 512)
-    X = lmf(shape[None], E).lm468 @ torch.as_tensor(HEAD_TO_OPENCV, dtype=torch.float32).T + torch.tensor([0, 0, 0.6])
-    p = X @ torch.as_tensor(cam.K, dtype=torch.float32).T
-    uv = (p[..., :2] / p[..., 2:]).numpy()
-    obs = Observations.monocular(uv[:, MEDIAPIPE_TO_IBUG68], cam.K, lm468=uv)
+    uv, obs = observe(lmf, shape, E, cam)
 
     cfg = config_for_model(model, iters_rigid=20, iters_full=60)
     assert any(k in cfg.expression_prior_scale for k in EYE_CLOSURE_PRIORS)     # the multipliers are configured
@@ -118,6 +120,6 @@ def test_single_frame_fit_keeps_the_priors_it_had_before_the_term(one_torch_thre
     a, b = fit_landmarks(lmf, obs, cfg), fit_landmarks(lmf, obs, plain)
     assert torch.equal(a.expression, b.expression) and torch.equal(a.shape, b.shape)
     # with two frames the multipliers act: the same photo twice is fitted differently
-    obs2 = Observations.monocular(np.repeat(uv[:, MEDIAPIPE_TO_IBUG68], 2, 0), cam.K, lm468=np.repeat(uv, 2, 0))
+    _, obs2 = observe(lmf, shape, E.repeat(2, 1), cam)
     c, d = fit_landmarks(lmf, obs2, cfg), fit_landmarks(lmf, obs2, plain)
     assert not torch.equal(c.expression, d.expression)
