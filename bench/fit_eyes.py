@@ -28,12 +28,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = "bbaf2n,brbk7n,id2_vcd_swwp2s,lbax4n,lbbc2a,lwbsza,sbia1a,swiz3n"
-LID_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))
 
 
 def aperture(lm68: np.ndarray) -> np.ndarray:
-    """(T,68,2) px -> (T,) mean upper-to-lower lid distance px over both eyes (iBUG pairs ``LID_PAIRS``)."""
-    return np.mean([np.linalg.norm(lm68[:, a] - lm68[:, b], axis=-1) for a, b in LID_PAIRS], 0)
+    """(T,68,2) px -> (T,) mean upper-to-lower lid distance px over both eyes (the fit's iBUG lid pairs,
+    ``optimize.EYELID_PAIRS_68``, through ``optimize.eyelid_apertures``)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from headgen.stages.fit.optimize import EYELID_PAIRS_68, eyelid_apertures
+
+    return eyelid_apertures(torch.as_tensor(np.asarray(lm68, np.float64)), EYELID_PAIRS_68).mean(-1).numpy()
 
 
 def clip_metrics(fit: dict, names: list[str]) -> dict:
