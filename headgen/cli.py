@@ -6,6 +6,7 @@ one line on stderr with a non-zero exit code, never as a traceback.
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -50,6 +51,20 @@ def _register_all() -> None:
 _register_all()
 
 
+_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EEXIST, errno.ENOTDIR,
+                errno.EISDIR}
+
+
+def _os_error_line(e: OSError) -> str:
+    """'PATH: problem' for an OSError (its file names first, like the other one-line errors)."""
+    what = e.strerror or type(e).__name__
+    if e.errno in (errno.EEXIST, errno.ENOTDIR):
+        what += " (a file is where a folder should be)"
+    if e.filename is None:
+        return what
+    return f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 is not None else "") + f": {what}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: runs the app, turning user errors into one line + exit code."""
     try:
@@ -59,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(e, "exit_code", 1)
     except FileNotFoundError as e:
         print(f"headgen: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:   # an output path the OS refuses (a file where a folder goes, no permission, disk full)
+        if e.filename is None and e.errno not in _USER_ERRNOS:
+            raise
+        print(f"headgen: error: {_os_error_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("headgen: interrupted", file=sys.stderr)

@@ -15,9 +15,9 @@ from headgen.assets import REPO_ROOT
 TALKING_HEAD_PIPELINE = REPO_ROOT / "configs" / "talking_head.yaml"
 
 
-def check_inputs(photo, speech) -> None:
-    """InputError (one line naming the file) when ``photo`` is not a readable image/video or ``speech`` has
-    no readable audio."""
+def check_inputs(photo, speech, frame: int = 0) -> None:
+    """InputError (one line naming the file) when ``photo`` is not a readable image/video, has no frame
+    ``frame`` (a still: only 0) or ``speech`` has no readable audio."""
     from headgen.errors import InputError
     from headgen.io.audio import probe_audio
 
@@ -26,10 +26,19 @@ def check_inputs(photo, speech) -> None:
         if not p.exists():
             raise InputError(f"{p}: no such file")
     from headgen.io.media import media_kind
+    if frame < 0:
+        raise InputError(f"--frame {frame}: frames count from 0")
     if media_kind(photo) == "video":
-        from headgen.io.video import probe_video
-        probe_video(photo)
+        from headgen.io.video import VideoReader, probe_video
+        info = probe_video(photo)
+        if frame >= info.n_frames:   # the probe's count is an estimate: decode up to the frame to be sure
+            with VideoReader(photo, max_frames=frame + 1) as r:
+                n = sum(1 for _ in r)
+            if n <= frame:
+                raise InputError(f"--frame {frame}: {photo} has {n} frame(s)")
     else:
+        if frame != 0:
+            raise InputError(f"--frame {frame}: {photo} is a still image (frame 0 only)")
         from headgen.io.images import read_image
         read_image(photo)
     info = probe_audio(speech)
@@ -52,7 +61,7 @@ def talking_head(photo: Union[str, Path], speech: Union[str, Path], out: Union[s
     """
     from headgen.pipeline.runner import raise_for_failures, run_pipeline
 
-    check_inputs(photo, speech)
+    check_inputs(photo, speech, frame)
     s = [f"talking_head.size={json.dumps(size)}", f"talking_head.frame={int(frame)}"]
     if text:
         s.append(f"animate.text={json.dumps(str(text))}")

@@ -10,12 +10,31 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def check_output_file(path: str | Path, create_parent: bool = False) -> Path:
+    """Check that ``path`` can be an output file (not a folder; no file where its folder goes); with
+    ``create_parent`` make its folder. Raises InputError naming ``path`` -> Path. For commands that work a
+    long time before writing: call it first, so a bad ``-o`` fails before the work."""
+    from headgen.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name for this output")
+    bad = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if bad is not None:
+        raise InputError(f"{path}: cannot create its folder ({bad} is a file)")
+    if create_parent:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Context manager yielding a temporary path in ``path``'s folder (same suffix); on a clean exit it
-    is renamed to ``path``, on an exception it is removed. Creates the parent folder."""
+    is renamed to ``path``, on an exception it is removed. Creates the parent folder.
+    Raises InputError (naming ``path``) before anything is written when ``path`` is a folder or its parent
+    cannot be a folder (a file stands there)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(path, create_parent=True)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
     try:
         yield tmp

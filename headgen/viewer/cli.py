@@ -29,6 +29,19 @@ def view_command(
     for p, what in ((audio, "--audio"), (media, "--media")):
         if p is not None and not p.is_file():
             raise InputError(f"{what} {p}: no such file")
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port {port}: choose 0..65535 (0 = any free port)")
+    if audio is not None:   # unreadable speech: say so now, not in the page of a server that runs on
+        from headgen.io.audio import probe_audio
+        probe_audio(audio)
+    if media is not None:
+        from headgen.io.media import media_kind
+        if media_kind(media) == "video":
+            from headgen.io.video import probe_video
+            probe_video(media)
+        else:
+            from headgen.io.images import read_image
+            read_image(media)
     source = path
     if avatar is not None:
         from headgen.export.sources import load_clip
@@ -40,6 +53,8 @@ def view_command(
             w, h = (int(x) for x in size.lower().split("x"))
         except ValueError:
             raise InputError(f"--size {size!r}: expected WxH, e.g. 800x600") from None
+        if w < 1 or h < 1:
+            raise InputError(f"--size {size!r}: width and height must be positive pixels, e.g. 800x600")
         from headgen.viewer import screenshot
         r = screenshot(source, shot, size=(w, h), frame=frame, parts=parts, node=node, media=media)
         print(f"wrote {r['path']} (first frame {r['first_frame_s']:.1f} s after the browser started)")

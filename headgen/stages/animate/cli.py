@@ -65,8 +65,10 @@ def train_audio_command(
     from headgen.errors import InputError
     from headgen.stages.animate.training import train_from_fits
 
+    from headgen.io.atomic import check_output_file
     if len(fits) != len(media):
         raise InputError(f"{len(fits)} fit files but {len(media)} --media files: give one video per fit")
+    check_output_file(out)   # a bad -o fails now, not after the training
     train_from_fits(fits, media, out, steps=steps, width=width, seed=seed, log=print)
     print(f"weights -> {out}")
 

@@ -76,6 +76,9 @@ def animate_speech(speech, out_dir, opts: AnimateOptions, phones=None, style=Non
     st = None
     if style is not None:
         st = _load_style(style, style_media, opts, log)
+    if avatar is not None and opts.video:   # a bad avatar fails now, not after the speech and the curves
+        from headgen.artifacts.avatar import read_avatar
+        read_avatar(avatar, with_ply=False)
     audio_model = None
     if weights is not None:
         from headgen.stages.animate.audio_model import load_audio_model
@@ -131,8 +134,11 @@ def _load_style(style, style_media, opts, log):
     style = Path(style)
     if not style.is_file():
         raise InputError(f"{style}: no such style / fit file")
-    with np.load(style, allow_pickle=False) as z:
-        is_style = "style_targets" in z.files
+    try:
+        with np.load(style, allow_pickle=False) as z:
+            is_style = "style_targets" in z.files
+    except Exception as e:   # a truncated / not-npz file: BadZipFile, EOFError, ValueError, OSError ...
+        raise InputError(f"{style}: not a readable style / fit .npz ({type(e).__name__}: {e})") from None
     if is_style:
         return load_style(style)
     if style_media is None:

@@ -51,6 +51,17 @@ class FitRunResult:
     metrics: dict = field(default_factory=dict)
 
 
+def _check_pose_media(pose, track: Track, media) -> None:
+    """InputError when ``pose``'s track (``track``) was made on frames of another size than ``media``'s (a
+    pose.json of another video / photo would otherwise be fitted silently, to that other media)."""
+    if media is None or not Path(media).is_file():
+        return
+    size = tuple(int(v) for v in Media(media, cache_bytes=0).size)
+    if track.size != (0, 0) and tuple(track.size) != size:
+        raise InputError(f"{pose}: made on {track.size[0]}x{track.size[1]} frames of {Path(str(track.source)).name}, "
+                         f"but {Path(media).name} is {size[0]}x{size[1]}")
+
+
 def load_model(opts: FitParams, device):
     """The head model for ``opts`` (ICT face part, with the MediaPipe embedding when available)."""
     from headgen.models import load_head_model
@@ -113,6 +124,7 @@ def fit_media(media: str | Path, out_dir: str | Path, opts: FitParams | None = N
                       for i, f in enumerate(files)]
         elif pose is not None:
             tracks = [track_from_pose(pose, media)]
+            _check_pose_media(pose, tracks[0], media)
             if opts.max_frames:
                 tracks = [tracks[0].truncate(opts.max_frames)]
         else:

@@ -78,7 +78,8 @@ def estimate_poses(inputs, out_dir, params: PoseParams | None = None,
     (a PNG per image, an mp4 with the source audio per video).
 
     Unreadable inputs do not stop the run: they are listed in ``result.errors`` (and in pose.json's
-    "errors") as (path, message); the caller decides how to report them.
+    "errors") as (path, message); the caller decides how to report them. When no input could be read,
+    InputError is raised and no pose.json is written (a previous one in ``out_dir`` stays).
     """
     from headgen.io.images import write_image
     from headgen.io.video import VideoWriter
@@ -170,6 +171,11 @@ def estimate_poses(inputs, out_dir, params: PoseParams | None = None,
             lm.close()
     if progress:
         progress(total, total, None)
+    if errors and not sources_out:   # nothing read: no empty pose.json over a previous run's
+        if len(errors) == 1:
+            raise InputError(f"{errors[0][0]}: {errors[0][1]}")
+        raise InputError(f"none of the {len(errors)} inputs could be read: "
+                         + "; ".join(f"{s}: {m}" for s, m in errors))
     doc = {"version": SCHEMA_VERSION, "convention": CONVENTION, "sources": sources_out,
            "frames": frames_out, "errors": [{"source": s, "error": m} for s, m in errors]}
     write_pose(result.pose_json, doc)

@@ -76,6 +76,9 @@ def train_sculpt_command(
         recipe["steps"] = steps
     if captions is not None:
         recipe["n_captions"] = captions
+    from headgen.io.atomic import check_output_file
+    if out is not None:
+        check_output_file(out)   # a bad -o fails now, not after the training
     model = load_model_for_sculpt()
     path = out or default_weights_path(model)
     st = train_sculpt(path, model=model, recipe=recipe, log=print)

@@ -59,7 +59,7 @@ def talking_head_command(
         from headgen.stages.talking_head.stage import run_talking_head
         if text:
             raise InputError("--text is for the whole job (without --fit/--animation)")
-        check_inputs(photo, speech)
+        check_inputs(photo, speech, frame)
         inputs = {"media": photo, "fit": fit, "animation": animation, "speech": speech}
         if avatar is not None:
             inputs["avatar"] = avatar

@@ -1,0 +1,180 @@
+"""Bad input to the ``headgen`` commands: one line naming the file and the problem, a non-zero exit, no
+traceback, and nothing of a previous run lost. Cases found by the CLI bad-input audit; each is cheap (no
+training, no model fitting: the checks fire before the work)."""
+import errno
+import json
+
+import numpy as np
+import pytest
+import typer
+
+import headgen.cli as cli
+from headgen.errors import InputError
+from headgen.io.atomic import write_bytes_atomic
+from headgen.io.images import write_image
+
+
+def _raising_app(exc):
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.command()
+    def boom():
+        raise exc
+
+    @app.command()
+    def other():
+        pass
+    return app
+
+
+# ---- output paths the OS refuses -------------------------------------------------------------------
+
+def test_output_file_that_is_a_folder(tmp_path):
+    # before: IsADirectoryError naming the temporary file, as a traceback (export -o DIR, train-audio -o DIR)
+    with pytest.raises(InputError, match=f"{tmp_path}: is a folder"):
+        write_bytes_atomic(tmp_path, b"x")
+    assert list(tmp_path.iterdir()) == []                  # no temporary left beside it
+
+
+def test_output_file_under_a_file(tmp_path):
+    # before: FileExistsError traceback (export -o FILE/x.obj, train-sculpt -o FILE/w.pt)
+    from headgen.io.atomic import check_output_file
+    (tmp_path / "afile").write_text("keep")
+    with pytest.raises(InputError, match="afile is a file"):
+        write_bytes_atomic(tmp_path / "afile" / "x.obj", b"x")
+    with pytest.raises(InputError, match="afile is a file"):
+        check_output_file(tmp_path / "afile" / "sub" / "w.pt")
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+@pytest.mark.parametrize("exc, line", [
+    (PermissionError(errno.EACCES, "Permission denied", "/ro/out/pose.json"), "/ro/out/pose.json: Permission denied"),
+    (FileExistsError(errno.EEXIST, "File exists", "/out/pfile"), "/out/pfile: File exists"),
+    (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+])
+def test_os_error_is_one_line(monkeypatch, capsys, exc, line):
+    # before: any OSError but FileNotFoundError left main() as a traceback (pose -o FILE, an unwritable -o)
+    monkeypatch.setattr(cli, "app", _raising_app(exc))
+    assert cli.main(["boom"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"headgen: error: {line}"), err
+
+
+def test_os_error_without_a_file_is_not_masked(monkeypatch):
+    monkeypatch.setattr(cli, "app", _raising_app(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(OSError):
+        cli.main(["boom"])
+
+
+# ---- pose: nothing readable ------------------------------------------------------------------------
+
+def test_pose_all_inputs_unreadable_keeps_previous_pose_json(tmp_path):
+    # before: an empty pose.json (0 frames) replaced the previous run's, and "the others are in pose.json"
+    pytest.importorskip("mediapipe")
+    from headgen.stages.pose.estimate import estimate_poses
+
+    bad = tmp_path / "text.png"
+    bad.write_text("not an image")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pose.json").write_text('{"previous": true}')
+    with pytest.raises(InputError, match=r"text\.png: cannot read image"):
+        estimate_poses([bad], out)
+    assert json.loads((out / "pose.json").read_text()) == {"previous": True}
+    with pytest.raises(InputError, match="none of the 2 inputs"):
+        estimate_poses([bad, tmp_path / "missing.mp4"], out)
+
+
+# ---- fit: a pose.json of other media ---------------------------------------------------------------
+
+def _pose_doc(source: str, w: int, h: int) -> dict:
+    lm = np.random.default_rng(0).uniform(10, 50, (468, 2)).round(2).tolist()
+    head = {"track_id": 0, "bbox": [10, 10, 50, 50], "score": 0.9, "rotation": np.eye(3).tolist(),
+            "translation": [0, 0, 0.5], "landmarks_468": lm, "landmarks_68": lm[:68]}
+    return {"version": 1, "sources": [{"path": source, "kind": "video", "width": w, "height": h, "fps": 25.0,
+                                       "n_frames": 1, "intrinsics": np.eye(3).tolist()}],
+            "frames": [{"source": source, "index": 0, "time": 0.0, "heads": [head]}], "errors": []}
+
+
+def test_fit_refuses_a_pose_json_of_other_media(tmp_path):
+    # before: fitted the pose.json's own (other) video, exit 0
+    from headgen.stages.fit.fitting import fit_media
+
+    photo = tmp_path / "photo.png"
+    write_image(photo, np.full((48, 64, 3), 128, np.uint8))
+    pose = tmp_path / "pose.json"
+    pose.write_text(json.dumps(_pose_doc(str(tmp_path / "other.mp4"), 360, 288)))
+    with pytest.raises(InputError, match=r"pose\.json: made on 360x288 frames of other\.mp4, but photo\.png is 64x48"):
+        fit_media(photo, tmp_path / "out", pose=pose, overlay=False)
+    assert not (tmp_path / "out" / "fit.npz").exists()
+
+
+# ---- view: options checked before serving ----------------------------------------------------------
+
+@pytest.fixture
+def fit_npz(tmp_path):
+    from headgen.artifacts.fit import write_fit
+    T = 2
+    p = tmp_path / "fit.npz"
+    write_fit(p, dict(model=np.array("ict"), shape=np.zeros(100, np.float32), expression=np.zeros((T, 53), np.float32),
+                      rotation=np.tile(np.eye(3, dtype=np.float32), (T, 1, 1)),
+                      translation=np.tile([0.0, 0.0, 0.5], (T, 1)).astype(np.float32),
+                      K=np.array([[80, 0, 32], [0, 80, 24], [0, 0, 1]], np.float32),
+                      image_size=np.array([64, 48], np.int32), fps=np.float32(25)))
+    return p
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "-4"], "--port -4: choose 0..65535"),                                # before: hung, thread traceback
+    (["--headless", "--screenshot", "x.png", "--size", "0x-3"], "--size '0x-3': width and height"),  # ZeroDivisionError
+    (["--audio", "{tmp}/text.wav"], "text.wav: ffmpeg cannot read"),                # before: served, error in the page
+])
+def test_view_bad_options(tmp_path, capsys, fit_npz, args, message):
+    (tmp_path / "text.wav").write_text("hello")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert cli.main(["view", str(fit_npz), *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+# ---- animate ---------------------------------------------------------------------------------------
+
+def test_animate_corrupt_style_npz(tmp_path):
+    # before: zipfile.BadZipFile traceback
+    from headgen.stages.animate.run import _load_style
+    bad = tmp_path / "style.npz"
+    bad.write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    with pytest.raises(InputError, match=r"style\.npz: not a readable style / fit \.npz"):
+        _load_style(bad, None, None, print)
+
+
+def test_animate_bad_avatar_fails_before_the_speech(tmp_path):
+    # before: the speech was timed and animation.npz / the CSV written, then the avatar failed
+    from headgen.stages.animate.run import AnimateOptions, animate_speech
+    av = tmp_path / "avatar"
+    av.mkdir()
+    np.savez(av / "avatar_rig.npz", model=np.array("ict"))
+    with pytest.raises(InputError, match="avatar_rig.npz"):
+        animate_speech(tmp_path / "never_read.wav", tmp_path / "out", AnimateOptions(), avatar=av)
+    assert not (tmp_path / "out").exists()
+
+
+# ---- talking-head: --frame beyond the input ----------------------------------------------------------
+
+def test_talking_head_frame_beyond_the_video(tmp_path):
+    # before: pose + fit ran on the whole video (minutes) before the talking_head node failed
+    from headgen.io.audio import write_audio
+    from headgen.io.video import write_video
+    from headgen.jobs import check_inputs
+
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, np.zeros((5, 32, 32, 3), np.uint8), fps=25)
+    speech = tmp_path / "speech.wav"
+    write_audio(speech, np.zeros(1600, np.float32), 16000)
+    check_inputs(clip, speech, frame=4)
+    with pytest.raises(InputError, match=r"--frame 9: .*clip\.mp4 has 5 frame"):
+        check_inputs(clip, speech, frame=9)
+    photo = tmp_path / "photo.png"
+    write_image(photo, np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(InputError, match="still image"):
+        check_inputs(photo, speech, frame=2)
