@@ -117,6 +117,7 @@ def fit_npz(tmp_path):
     T = 2
     p = tmp_path / "fit.npz"
     write_fit(p, dict(model=np.array("ict"), shape=np.zeros(100, np.float32), expression=np.zeros((T, 53), np.float32),
+                      expression_names=np.array([f"e{i}" for i in range(53)]),
                       rotation=np.tile(np.eye(3, dtype=np.float32), (T, 1, 1)),
                       translation=np.tile([0.0, 0.0, 0.5], (T, 1)).astype(np.float32),
                       K=np.array([[80, 0, 32], [0, 80, 24], [0, 0, 1]], np.float32),
@@ -178,3 +179,24 @@ def test_talking_head_frame_beyond_the_video(tmp_path):
     write_image(photo, np.zeros((32, 32, 3), np.uint8))
     with pytest.raises(InputError, match="still image"):
         check_inputs(photo, speech, frame=2)
+
+
+# ---- fit.npz with non-finite or non-rotation values ---------------------------------------------------
+
+@pytest.mark.parametrize("key, value, message", [
+    ("expression", np.nan, r"non-finite values \(NaN/inf\) in expression \(frame 1\)"),
+    ("translation", np.inf, r"non-finite values \(NaN/inf\) in translation \(frame 1\)"),
+    ("rotation", 0.0, "rotation of frame 1 is not a rotation matrix"),
+])
+def test_read_fit_refuses_broken_values(fit_npz, capsys, key, value, message):
+    # before: read as a fit; `headgen export` wrote a .glb / .obj of NaNs or a collapsed head, exit 0
+    from headgen.artifacts.fit import read_fit
+    d = dict(np.load(fit_npz, allow_pickle=False))
+    d[key] = d[key].copy()
+    d[key][1] = value
+    np.savez(fit_npz, **d)
+    with pytest.raises(InputError, match=message):
+        read_fit(fit_npz)
+    assert cli.main(["export", str(fit_npz), "-o", str(fit_npz.parent / "x.obj")]) == 1
+    assert not (fit_npz.parent / "x.obj").exists()
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

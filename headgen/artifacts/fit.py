@@ -139,6 +139,16 @@ def read_fit(path: str | Path) -> FitArtifact:
             or fa.expression.shape[1] != len(fa.expression_names)):
         raise InputError(f"{path}: inconsistent fit.npz shapes (expression {fa.expression.shape}, rotation "
                          f"{fa.rotation.shape}, translation {fa.translation.shape})")
+    for k in ("shape", "expression", "rotation", "translation", "K"):
+        a = np.asarray(getattr(fa, k), np.float64)
+        if not np.isfinite(a).all():
+            where = np.argwhere(~np.isfinite(a))[0]
+            at = f" (frame {int(where[0])})" if k in ("expression", "rotation", "translation") else ""
+            raise InputError(f"{path}: non-finite values (NaN/inf) in {k}{at}")
+    R = np.asarray(fa.rotation, np.float64)
+    err = np.abs(R @ R.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2)) + np.abs(np.linalg.det(R) - 1.0)
+    if (err > 1e-2).any():
+        raise InputError(f"{path}: rotation of frame {int(np.argmax(err > 1e-2))} is not a rotation matrix")
     if fa.valid is None:
         fa.valid = np.ones(T, bool)
     if fa.times is None:
