@@ -200,3 +200,21 @@ def test_read_fit_refuses_broken_values(fit_npz, capsys, key, value, message):
     assert cli.main(["export", str(fit_npz), "-o", str(fit_npz.parent / "x.obj")]) == 1
     assert not (fit_npz.parent / "x.obj").exists()
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_read_rig_refuses_nan(tmp_path):
+    # before: read as a rig; animate / talking-head rendered the avatar from NaN offsets
+    from headgen.artifacts.avatar import read_rig
+    N = 4
+    rig = dict(model=np.array("ict"), model_parts=np.array(["face"]), faces=np.array([[0, 1, 2]], np.int32),
+               neutral_vertices=np.eye(3, dtype=np.float32), shape=np.zeros(100, np.float32),
+               binding=np.zeros(N, np.int32), local_offsets=np.zeros((N, 3), np.float32),
+               local_rotations=np.tile([1.0, 0, 0, 0], (N, 1)).astype(np.float32),
+               local_log_scales=np.full((N, 3), -5, np.float32), sh=np.zeros((N, 1, 3), np.float32),
+               opacity_logits=np.zeros(N, np.float32))
+    np.savez(tmp_path / "avatar_rig.npz", **rig)
+    read_rig(tmp_path / "avatar_rig.npz")
+    rig["local_offsets"][2, 1] = np.nan
+    np.savez(tmp_path / "avatar_rig.npz", **rig)
+    with pytest.raises(InputError, match=r"avatar_rig\.npz: non-finite values \(NaN/inf\) in local_offsets"):
+        read_rig(tmp_path / "avatar_rig.npz")

@@ -195,6 +195,9 @@ def read_rig(path: str | Path) -> dict:
     if missing:
         raise InputError(f"{path}: not an avatar rig (missing {', '.join(missing)})")
     _check_rig(r, str(path))
+    for k in ("neutral_vertices", "shape", "local_offsets", "local_rotations", "local_log_scales", "sh", "opacity_logits"):
+        if not np.isfinite(np.asarray(r[k], np.float64)).all():
+            raise InputError(f"{path}: non-finite values (NaN/inf) in {k}")
     r["model"] = str(r["model"])
     r["model_parts"] = [str(p) for p in r["model_parts"]]
     try:
