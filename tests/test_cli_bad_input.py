@@ -218,3 +218,18 @@ def test_read_rig_refuses_nan(tmp_path):
     np.savez(tmp_path / "avatar_rig.npz", **rig)
     with pytest.raises(InputError, match=r"avatar_rig\.npz: non-finite values \(NaN/inf\) in local_offsets"):
         read_rig(tmp_path / "avatar_rig.npz")
+
+
+# ---- avatar: --flame with an ICT fit ---------------------------------------------------------------------
+
+def test_avatar_flame_file_with_an_ict_fit(tmp_path, fit_npz):
+    # before: --flame was ignored (even an unreadable file) and the avatar trained for minutes
+    from headgen.stages.avatar.run import AvatarOptions, run_avatar
+    photo = tmp_path / "photo.png"
+    write_image(photo, np.full((48, 64, 3), 128, np.uint8))
+    d = dict(np.load(fit_npz, allow_pickle=False))
+    np.savez(fit_npz, **{k: (v[:1] if k in ("expression", "rotation", "translation") else v) for k, v in d.items()})
+    (tmp_path / "flame.pkl").write_text("not a pickle")
+    with pytest.raises(InputError, match=r"--flame .*flame\.pkl: fit\.npz was fitted with the ict model"):
+        run_avatar(photo, fit_npz, tmp_path / "out", AvatarOptions(flame_path=str(tmp_path / "flame.pkl")))
+    assert not (tmp_path / "out" / "avatar_rig.npz").exists()

@@ -131,6 +131,9 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     if clip.is_video and (sp > 0 or se > 0):
         clip.params = D.smooth_params(clip.params, sp, se, clip.valid)
     topts = train_options(opts, one_shot)
+    if opts.flame_path and str(clip.fit.model) != "flame":   # an ignored model file is a mistake: say so now
+        raise InputError(f"--flame {opts.flame_path}: {Path(fit_path).name} was fitted with the {clip.fit.model} "
+                         f"model; --flame is for a FLAME fit only")
     if str(clip.fit.model) == "flame" and not opts.flame_path:
         raise InputError(f"{fit_path}: a FLAME fit: pass the FLAME model file with --flame PATH (the stage parameter "
                          f"flame)")
