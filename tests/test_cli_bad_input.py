@@ -233,3 +233,12 @@ def test_avatar_flame_file_with_an_ict_fit(tmp_path, fit_npz):
     with pytest.raises(InputError, match=r"--flame .*flame\.pkl: fit\.npz was fitted with the ict model"):
         run_avatar(photo, fit_npz, tmp_path / "out", AvatarOptions(flame_path=str(tmp_path / "flame.pkl")))
     assert not (tmp_path / "out" / "avatar_rig.npz").exists()
+
+
+# ---- options declared on a stage's Params -----------------------------------------------------------
+
+def test_required_param_option_is_required(tmp_path, capsys):
+    # before: `headgen sculpt` without --prompt sculpted the prompt 'PydanticUndefined' (help: [default: PydanticUndefined])
+    assert cli.main(["sculpt", "-o", str(tmp_path / "out"), "--weights", str(tmp_path / "none.pt")]) == 2
+    assert "--prompt" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -21,7 +21,8 @@ def option(params_cls: type[pydantic.BaseModel], name: str, *flags: str, **kw: A
 
     field = params_cls.model_fields[name]
     kw.setdefault("help", field.description)
-    return typer.Option(field.default, *(flags or ("--" + name.replace("_", "-"),)), **kw)
+    default = ... if field.is_required() else field.default   # required: typer asks for it (not 'PydanticUndefined')
+    return typer.Option(default, *(flags or ("--" + name.replace("_", "-"),)), **kw)
 
 
 def build_params(params_cls: type[pydantic.BaseModel], flags: dict[str, str] | None = None, **values: Any):
