@@ -242,3 +242,11 @@ def test_required_param_option_is_required(tmp_path, capsys):
     assert cli.main(["sculpt", "-o", str(tmp_path / "out"), "--weights", str(tmp_path / "none.pt")]) == 2
     assert "--prompt" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_animate_speech_that_is_a_folder(tmp_path, capsys):
+    # before: "adir.wav: no such file" for a folder that exists
+    (tmp_path / "adir.wav").mkdir()
+    assert cli.main(["animate", str(tmp_path / "adir.wav"), "-o", str(tmp_path / "out"), "--no-video"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("adir.wav: is a folder, expected an audio or video file"), err

@@ -108,7 +108,8 @@ def read_speech(path: str | Path, fps: float, text: Optional[str] = None, phones
     path = Path(path)
     if samples is None:
         if not path.is_file():
-            raise InputError(f"{path}: no such file")
+            raise InputError(f"{path}: " + ("is a folder, expected an audio or video file" if path.is_dir()
+                                            else "no such file"))
         if path.stat().st_size == 0:
             raise InputError(f"{path}: empty file")
         x, sr = read_audio(path, SR)
