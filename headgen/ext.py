@@ -12,6 +12,7 @@ digest, on first use.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -61,6 +62,13 @@ def _included_headers(paths: list[Path]) -> list[Path]:
     return sorted(seen)
 
 
+def extension_build_dir(name: str, sources: tuple[str, ...]) -> Path:
+    """The cache folder of one build of extension ``name`` from ``sources`` (relative to ``cuda_ext/``): named by the
+    digest of the sources and the headers they include, so an edit gets a fresh build."""
+    src = [EXT_ROOT / s for s in sources]
+    return cache_dir() / "ext" / f"{name}_{_digest(src + _included_headers(src))}"
+
+
 @lru_cache(maxsize=None)
 def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verbose: bool = False):
     """Compile (once, cached) and import a torch extension.
@@ -76,8 +84,7 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verb
     missing = [str(s) for s in src if not s.exists()]
     if missing:
         raise ExtensionBuildError(f"extension '{name}': source files missing: {', '.join(missing)}")
-    tag = _digest(src + _included_headers(src))
-    build_dir = cache_dir() / "ext" / f"{name}_{tag}"
+    build_dir = extension_build_dir(name, sources)
     build_dir.mkdir(parents=True, exist_ok=True)
     cflags = ["-O3", "-fopenmp", "-DHG_WITH_OPENMP"] + (["-DHG_WITH_CUDA"] if cuda else [])  # torch picks the std
     kwargs = dict(name=name, sources=[str(s) for s in src], extra_include_paths=[str(INCLUDE_DIR)],
@@ -88,10 +95,60 @@ def load_extension(name: str, sources: tuple[str, ...], cuda: bool = False, verb
     if not os.environ.get("MAX_JOBS"):
         os.environ["MAX_JOBS"] = str(max(1, (os.cpu_count() or 2)))
     try:
-        return cpp_extension.load(**kwargs)
+        with _build_lock(build_dir):
+            return cpp_extension.load(**kwargs)
     except Exception as e:  # compiler errors come back as RuntimeError/CalledProcessError
         msg = str(e).strip().splitlines()
         raise ExtensionBuildError(f"building extension '{name}' failed: {' | '.join(msg[-8:])}") from e
+
+
+@contextlib.contextmanager
+def _build_lock(build_dir: Path):
+    """Hold an exclusive ``flock`` on ``build_dir/.headgen.flock`` while torch builds or loads the extension.
+
+    torch marks a build in progress with a plain file ``build_dir/lock`` and makes every other process wait until
+    it is deleted; a build killed midway (Ctrl-C, a time limit) leaves it behind, and every later run would wait
+    forever. The kernel drops a ``flock`` when its process dies, so a ``lock`` file found while this lock is held
+    belongs to no running headgen build: it is removed. Where ``fcntl`` is missing (not POSIX) nothing is done."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - POSIX only
+        yield
+        return
+    with open(build_dir / ".headgen.flock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            stale = build_dir / "lock"
+            if stale.exists():
+                warnings.warn(f"headgen: removing {stale}, left by an extension build that was interrupted")
+                stale.unlink(missing_ok=True)
+            with _one_ninja():
+                yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _one_ninja():
+    """Put the ``ninja`` of the Python package ``ninja`` (installed with headgen) first on PATH for the build.
+
+    torch runs whichever ``ninja`` PATH finds first; ninja 1.12 changed the hash it keeps of each command line, so a
+    build directory used alternately by the system's ninja (an interpreter started without its environment's bin/
+    on PATH) and the package's saw every command as changed and recompiled everything, each time."""
+    try:
+        import ninja as ninja_pkg
+        bin_dir = str(getattr(ninja_pkg, "BIN_DIR", ""))
+    except ImportError:
+        bin_dir = ""
+    if not bin_dir or not (Path(bin_dir) / "ninja").exists():
+        yield
+        return
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = bin_dir + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
 
 
 def ops(cuda: bool = False):
