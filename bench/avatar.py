@@ -2,7 +2,7 @@
 with the retrieval and textured-mesh baselines in the same run on the same pixels; one-shot from frame 0 vs
 copying frame 0; training time, render speed at 512x512, peak memory.
 
-    python bench/avatar.py [--iterations 600] [--clips N] [--device cpu] [--out bench/results/avatar_cpu]
+    python bench/avatar.py [--iterations 1500] [--clips N] [--device cpu] [--out bench/results/avatar_cpu]
     python bench/avatar.py --only-one-shot --out bench/results/avatar_oneshot_cpu    # the one-shot part alone
     python bench/avatar.py --only id2_vcd_swwp2s,brbk7n ...                          # these clips, in this order
 
@@ -188,7 +188,9 @@ def write_report(results: list[dict], out: Path, args) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=600)
+    from headgen.stages.avatar.run import VIDEO_ITERATIONS
+    ap.add_argument("--iterations", type=int, default=VIDEO_ITERATIONS,
+                    help="Video training steps (default: the CLI's, %(default)s; bench runs before 2026-12-03 used 600).")
     ap.add_argument("--one-shot-iterations", type=int, default=None)
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--device", default="cpu")
