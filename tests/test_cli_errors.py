@@ -1,4 +1,6 @@
 """headgen.cli.main: user errors become one line + exit code; a bug in a command surfaces as itself."""
+import errno
+
 import pytest
 import typer
 
@@ -36,3 +38,22 @@ def test_unexpected_error_is_not_masked(monkeypatch):
 def test_usage_error_exit_code(monkeypatch, capsys):
     monkeypatch.setattr(cli, "app", _app(RuntimeError("unused")))
     assert cli.main(["boom", "--no-such-option"]) == 2
+
+
+@pytest.mark.parametrize("exc, line", [
+    (PermissionError(errno.EACCES, "Permission denied", "/ro/out/pose.json"), "/ro/out/pose.json: Permission denied"),
+    (FileExistsError(errno.EEXIST, "File exists", "/out/pfile"), "/out/pfile: File exists"),
+    (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
+])
+def test_os_error_is_one_line(monkeypatch, capsys, exc, line):
+    # before: any OSError but FileNotFoundError left main() as a traceback (pose -o FILE, an unwritable -o)
+    monkeypatch.setattr(cli, "app", _app(exc))
+    assert cli.main(["boom"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"headgen: error: {line}"), err
+
+
+def test_os_error_without_a_file_is_not_masked(monkeypatch):
+    monkeypatch.setattr(cli, "app", _app(OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(OSError):
+        cli.main(["boom"])
