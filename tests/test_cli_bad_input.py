@@ -216,3 +216,14 @@ def test_animate_speech_that_is_a_folder(tmp_path, capsys):
     assert cli.main(["animate", str(tmp_path / "adir.wav"), "-o", str(tmp_path / "out"), "--no-video"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith("adir.wav: is a folder, expected an audio or video file"), err
+
+
+def test_export_fit_with_more_identity_coefficients_than_the_model_names_the_file(fit_npz, capsys):
+    # before: "ict head model: 'shape' must have shape (B, K) with K <= 100", without the fit.npz's path
+    d = dict(np.load(fit_npz, allow_pickle=False))
+    d["shape"] = np.zeros(150, np.float32)
+    np.savez(fit_npz, **d)
+    assert cli.main(["export", str(fit_npz), "-o", str(fit_npz.parent / "x.obj")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(fit_npz) in err[0] and "K <= 100" in err[0], err
+    assert not (fit_npz.parent / "x.obj").exists()

@@ -274,7 +274,10 @@ def clip_rig(clip: HeadClip, parts: str = "head"):
     if key not in _RIGS:
         _RIGS.clear()
         model = load_head_model("ict", parts=list(parts) if isinstance(parts, (list, tuple)) else parts)
-        _RIGS[key] = build_morph_rig(model, clip.shape if clip.shape.size else None)
+        try:
+            _RIGS[key] = build_morph_rig(model, clip.shape if clip.shape.size else None)
+        except InputError as e:   # e.g. more identity coefficients than the model has: name the file
+            raise InputError(f"{clip.path}: {e}") from e
     return _RIGS[key]
 
 
