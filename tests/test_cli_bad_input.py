@@ -227,3 +227,22 @@ def test_export_fit_with_more_identity_coefficients_than_the_model_names_the_fil
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(fit_npz) in err[0] and "K <= 100" in err[0], err
     assert not (fit_npz.parent / "x.obj").exists()
+
+
+def test_fit_refuses_a_pose_json_of_other_media_of_the_same_size(tmp_path):
+    # before: fitted (and decoded) the pose.json's own source, a different photo, exit 0
+    from headgen.stages.fit.fitting import fit_media
+
+    photo, other = tmp_path / "photo.png", tmp_path / "other.png"
+    write_image(photo, np.full((48, 64, 3), 128, np.uint8))
+    write_image(other, np.full((48, 64, 3), 90, np.uint8))
+    pose = tmp_path / "pose.json"
+    pose.write_text(json.dumps(_pose_doc(str(other), 64, 48)))
+    with pytest.raises(InputError, match=r"pose\.json: made on .*other\.png, not on .*photo\.png"):
+        fit_media(photo, tmp_path / "out", pose=pose, overlay=False)
+    assert not (tmp_path / "out" / "fit.npz").exists()
+    same = tmp_path / "copy.png"                       # the same bytes under another name: accepted as that media
+    same.write_bytes(other.read_bytes())
+    from headgen.stages.fit.fitting import _check_pose_media
+    from headgen.stages.fit.tracks import track_from_pose
+    _check_pose_media(pose, track_from_pose(pose, same), same)

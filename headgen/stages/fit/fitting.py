@@ -52,14 +52,29 @@ class FitRunResult:
 
 
 def _check_pose_media(pose, track: Track, media) -> None:
-    """InputError when ``pose``'s track (``track``) was made on frames of another size than ``media``'s (a
-    pose.json of another video / photo would otherwise be fitted silently, to that other media)."""
+    """InputError when ``pose``'s track (``track``) was made on other media than ``media``: frames of another
+    size, or a source file that still exists and holds other bytes (a pose.json of another video / photo would
+    otherwise be fitted silently, to that other media). A source that no longer exists is not checked."""
     if media is None or not Path(media).is_file():
         return
     size = tuple(int(v) for v in Media(media, cache_bytes=0).size)
     if track.size != (0, 0) and tuple(track.size) != size:
         raise InputError(f"{pose}: made on {track.size[0]}x{track.size[1]} frames of {Path(str(track.source)).name}, "
                          f"but {Path(media).name} is {size[0]}x{size[1]}")
+    src = Path(str(track.source)) if track.source is not None else None
+    if src is not None and src.is_file() and not _same_bytes(src, Path(media)):
+        raise InputError(f"{pose}: made on {src}, not on {media} (run pose on {Path(media).name}, or fit without --pose)")
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether files ``a`` and ``b`` are the same file or hold the same bytes."""
+    import filecmp
+    import os
+
+    try:
+        return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
 
 
 def load_model(opts: FitParams, device):
