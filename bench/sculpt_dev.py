@@ -10,8 +10,11 @@ Sets A and B (``bench/sculpt.py``) are test sets and are not read here.
   reading off (trained readers only) and on;
 * edits (unless ``--no-edits``): the 3 base heads of ``bench/sculpt.py``, seed 0; asked change > 0.25 (std /
   weight) counts as moved, and other attributes < 10 % of their range - the metrics of ``bench/sculpt.py``;
-* training-worded prompts ("slightly" / "much" of every attribute-direction): the understanding with the
-  zero-shot reading on must equal the one with it off (then their edits are identical: same seed, same head).
+* training-worded prompts ("slightly" / "much" of every attribute-direction): the prompts whose understanding
+  differs with the zero-shot reading on. Where the zero-shot reading agrees with the readers it only drops their
+  weak side reads (``ZERO_SHOT_DROP_OTHERS``; at 2026-12-03, 9/96, each side read <= 0.32, e.g. "a much longer
+  nose" loses eye spacing -0.27 and nose width -0.28), so the asked attribute's read is unchanged;
+  ``bench/sculpt.py`` measures what that does to the edits.
 """
 from __future__ import annotations
 
@@ -79,7 +82,7 @@ def main() -> None:
         top1 = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(u1.items(), key=lambda kv: -abs(kv[1]))[:3])
         print(f"{att:16s} {'+' if sign > 0 else '-'} {p!r:48s} read {r0:+.2f} -> {r1:+.2f}   [{top1}]")
     print(f"set C read in the asked direction: {ok[False]}/{len(rows)} -> {ok[True]}/{len(rows)}")
-    # training-worded prompts: the understanding must not change
+    # training-worded prompts: where the understanding changes (side reads dropped, see the docstring)
     tw = [r for r in prompts_for(sc.space) if r["style"] in ("slightly", "much")]
     changed = [r["prompt"] for r in tw if understood(r["prompt"], False) != understood(r["prompt"], True)]
     print(f"training-worded prompts with a changed understanding: {len(changed)}/{len(tw)} {changed[:10]}")
