@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import importlib
 import sys
+import warnings
 
 import typer
 
@@ -66,7 +67,26 @@ def _os_error_line(e: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: runs the app, turning user errors into one line + exit code."""
+    """Console-script entry point: runs the app, turning user errors into one line + exit code, and headgen's
+    InputWarning (usable but damaged input) into one line ``headgen: warning: ...`` (other warnings unchanged)."""
+    from headgen.errors import InputWarning
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, InputWarning):
+            print(f"headgen: warning: {message}", file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
+    try:
+        return _main(argv)
+    finally:
+        warnings.showwarning = show
+
+
+def _main(argv: list[str] | None) -> int:
+    """:func:`main` without the warning format."""
     try:
         app(args=argv, standalone_mode=False)
     except HeadgenError as e:

@@ -9,6 +9,11 @@ class InputError(HeadgenError, ValueError):
     """Bad input data: the message names the file (or argument) and the problem."""
 
 
+class InputWarning(UserWarning):
+    """Input that can be used but looks damaged (e.g. a truncated file): the message names the file; the CLI
+    prints it as one line ``headgen: warning: ...``."""
+
+
 class MissingDependencyError(HeadgenError, ImportError):
     """An optional dependency is needed; the message says what to install."""
 

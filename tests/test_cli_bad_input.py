@@ -246,3 +246,19 @@ def test_fit_refuses_a_pose_json_of_other_media_of_the_same_size(tmp_path):
     from headgen.stages.fit.fitting import _check_pose_media
     from headgen.stages.fit.tracks import track_from_pose
     _check_pose_media(pose, track_from_pose(pose, same), same)
+
+
+def test_truncated_wav_is_read_with_a_warning(tmp_path):
+    # before: a wav cut to 10 % of its declared length read as 0.3 s of speech, silently (animate exit 0)
+    from headgen.errors import InputWarning
+    from headgen.io.audio import read_audio, write_audio
+    full = write_audio(tmp_path / "speech.wav", (0.1 * np.sin(np.arange(48000) / 5.0)).astype(np.float32), 16000)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(full.read_bytes()[: len(full.read_bytes()) // 10])
+    with pytest.warns(InputWarning, match=r"cut\.wav: decoded 0\.\d+ s of audio, but the file declares 3\.00 s"):
+        x, sr = read_audio(cut)
+    assert 0 < len(x) / sr < 0.5
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)    # a whole file: no warning
+        assert len(read_audio(full)[0]) == 48000

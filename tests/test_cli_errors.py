@@ -57,3 +57,27 @@ def test_os_error_without_a_file_is_not_masked(monkeypatch):
     monkeypatch.setattr(cli, "app", _app(OSError(errno.EIO, "Input/output error")))
     with pytest.raises(OSError):
         cli.main(["boom"])
+
+
+def test_input_warning_is_one_line_and_the_command_goes_on(monkeypatch, capsys):
+    import warnings
+
+    from headgen.errors import InputWarning
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.command()
+    def warn():
+        warnings.warn("speech.wav: decoded 0.30 s of audio, but the file declares 3.00 s (truncated?)", InputWarning)
+
+    @app.command()
+    def other():
+        pass
+    monkeypatch.setattr(cli, "app", app)
+    before = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert cli.main(["warn"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "headgen: warning: speech.wav: decoded 0.30 s of audio, but the file declares 3.00 s (truncated?)"]
+    assert warnings.showwarning is before

@@ -5,12 +5,13 @@ mono float32 (``f32le``) and read from a subprocess pipe.
 """
 from __future__ import annotations
 
+import warnings
 import wave
 from pathlib import Path
 
 import numpy as np
 
-from headgen.errors import InputError
+from headgen.errors import InputError, InputWarning
 from headgen.io._ffmpeg import probe, run_ffmpeg
 from headgen.io.atomic import atomic_path
 
@@ -45,7 +46,27 @@ def read_audio(path: str | Path, sr: int | None = 16000, offset: float = 0.0,
     x = np.frombuffer(raw, dtype="<f4").astype(np.float32, copy=True)
     if x.size == 0 and duration != 0:
         raise InputError(f"{path}: audio stream decoded to zero samples")
+    got, declared = x.size / rate, _declared_seconds(path, info.duration)
+    if not offset and duration is None and declared > 0 and got < TRUNCATED_SHARE * declared - 0.5:
+        warnings.warn(f"{path}: decoded {got:.2f} s of audio, but the file declares {declared:.2f} s "
+                      f"(truncated?); using the {got:.2f} s", InputWarning, stacklevel=2)
     return x, rate
+
+
+def _declared_seconds(path, probed: float) -> float:
+    """The duration ``path`` declares, in seconds: ffmpeg's (``probed``; for a WAV it is measured from the file's
+    size) or, for a PCM WAV, its header's frame count, whichever is longer; 0 if unknown."""
+    if Path(path).suffix.lower() == ".wav":
+        try:
+            with wave.open(str(path), "rb") as w:
+                return max(probed, w.getnframes() / float(w.getframerate()))
+        except (wave.Error, EOFError, OSError, ZeroDivisionError):
+            pass
+    return probed
+
+
+#: a whole-file read that decodes less than this share of the declared duration (and > 0.5 s less) is reported
+TRUNCATED_SHARE = 0.9
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sr: int) -> Path:
