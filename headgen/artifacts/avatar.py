@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headgen.artifacts import require_finite
 from headgen.errors import InputError
 from headgen.io.atomic import atomic_path, write_npz_atomic
 
@@ -195,9 +196,8 @@ def read_rig(path: str | Path) -> dict:
     if missing:
         raise InputError(f"{path}: not an avatar rig (missing {', '.join(missing)})")
     _check_rig(r, str(path))
-    for k in ("neutral_vertices", "shape", "local_offsets", "local_rotations", "local_log_scales", "sh", "opacity_logits"):
-        if not np.isfinite(np.asarray(r[k], np.float64)).all():
-            raise InputError(f"{path}: non-finite values (NaN/inf) in {k}")
+    require_finite(r, ("neutral_vertices", "shape", "local_offsets", "local_rotations", "local_log_scales", "sh",
+                       "opacity_logits"), str(path))
     r["model"] = str(r["model"])
     r["model_parts"] = [str(p) for p in r["model_parts"]]
     try:

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from headgen.artifacts import require_finite
 from headgen.errors import InputError
 from headgen.io.atomic import atomic_path
 
@@ -139,12 +140,9 @@ def read_fit(path: str | Path) -> FitArtifact:
             or fa.expression.shape[1] != len(fa.expression_names)):
         raise InputError(f"{path}: inconsistent fit.npz shapes (expression {fa.expression.shape}, rotation "
                          f"{fa.rotation.shape}, translation {fa.translation.shape})")
-    for k in ("shape", "expression", "rotation", "translation", "K"):
-        a = np.asarray(getattr(fa, k), np.float64)
-        if not np.isfinite(a).all():
-            where = np.argwhere(~np.isfinite(a))[0]
-            at = f" (frame {int(where[0])})" if k in ("expression", "rotation", "translation") else ""
-            raise InputError(f"{path}: non-finite values (NaN/inf) in {k}{at}")
+    frame_keys = ("expression", "rotation", "translation")
+    require_finite({k: getattr(fa, k) for k in ("shape", "K") + frame_keys}, ("shape",) + frame_keys + ("K",),
+                   str(path), per_frame=frame_keys)
     R = np.asarray(fa.rotation, np.float64)
     err = np.abs(R @ R.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2)) + np.abs(np.linalg.det(R) - 1.0)
     if (err > 1e-2).any():
