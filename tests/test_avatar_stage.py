@@ -88,6 +88,11 @@ def test_cli_end_to_end(cli_run):
     assert all(f < 10 for f in m["retrieval_frames"])
     # the avatar is better than nothing: its face box beats a black image by far
     assert m["heldout"]["avatar"]["face"]["psnr"] > 15
+    # video default: the per-frame expression is refined (not the pose), and the held-out frames are driven with the
+    # transferred deltas; the same avatar driven by the fit alone is scored beside it
+    assert m["refine_transfer"] == 3 and np.isfinite(m["heldout"]["avatar_fit_driven"]["face"]["psnr"])
+    assert np.abs(files.rig["refined_expression"]).max() > 0
+    assert not np.abs(files.rig["refined_rotation"]).any() and not np.abs(files.rig["refined_translation"]).any()
     from headgen.io.images import read_image
     pngs = sorted((out / "eval").glob("frame_*.png"))
     assert [p.name for p in pngs] == [f"frame_{i:05d}.png" for i in range(10, 14)]
@@ -300,3 +305,41 @@ def test_smooth_params_removes_jitter_keeps_trends_and_rotations():
     assert torch.allclose(torch.linalg.det(R), torch.ones(T), atol=1e-5)
     assert torch.equal(q["expression"], p["expression"]) and q["shape"] is p["shape"]     # sigma 0: unchanged
     assert err(q["translation"]) < err(p["translation"])
+
+
+def test_neighbour_weights_and_transferred_vertices():
+    """Held-out frames take the refined expression deltas of their landmark-nearest training frames: the nearest by
+    centred landmarks (a shifted copy of a training frame is that frame), weights summing to 1, k capped by the
+    training frames; the posed vertices are the fit's plus the weighted deltas (rotation / translation the fit's)."""
+    from types import SimpleNamespace
+
+    from headgen.stages.avatar.evaluate import neighbour_weights
+    from headgen.stages.avatar.run import train_options, transferred_vertices, AvatarOptions
+
+    rng = np.random.default_rng(0)
+    lm = rng.normal(size=(8, 468, 2)).astype(np.float32) * 10 + 100
+    lm[6] = lm[2] + 7.0                                 # a shifted copy of training frame 2
+    lm[7] = 0.5 * lm[1] + 0.5 * lm[3]                   # halfway between frames 1 and 3 (after centring)
+    train = np.array([0, 1, 2, 3, 4])
+    ids, w = neighbour_weights(lm, train, [6, 7], k=3)
+    assert ids.shape == w.shape == (2, 3) and np.allclose(w.sum(1), 1)
+    assert ids[0, 0] == 2 and w[0, 0] > 0.999
+    assert set(ids[1, :2]) == {1, 3} and abs(w[1, 0] - w[1, 1]) < 1e-4 and w[1, 2] < w[1, 0]
+    assert neighbour_weights(lm, [0, 1], [7], k=5)[0].shape == (1, 2)
+
+    T, E, V = 8, 4, 5
+    basis = torch.randn(E, V, 3, generator=torch.Generator().manual_seed(1))
+    model = lambda expression, rotation, translation, **kw: SimpleNamespace(
+        vertices=torch.einsum("be,evc->bvc", expression, basis) @ rotation.transpose(1, 2) + translation[:, None])
+    params = dict(shape=torch.zeros(0), expression=torch.rand(T, E), rotation=torch.eye(3).expand(T, 3, 3).clone(),
+                  translation=torch.rand(T, 3), extra={})
+    clip = SimpleNamespace(params=params, train_ids=train, K=torch.eye(3))
+    deltas = dict(expression=torch.zeros(T, E))
+    deltas["expression"][2] = torch.tensor([0.1, -0.2, 0.3, 0.0])
+    v = transferred_vertices(model, clip, lm, deltas, [6], k=1)
+    kw = dict(expression=params["expression"][[6]] + deltas["expression"][[2]], rotation=params["rotation"][[6]],
+              translation=params["translation"][[6]])
+    assert torch.allclose(v, model(**kw).vertices, atol=1e-6)
+    # defaults: a video refines the expression only; one-shot never refines
+    t = train_options(AvatarOptions(), one_shot=False)
+    assert t.refine and not t.refine_pose and not train_options(AvatarOptions(), one_shot=True).refine

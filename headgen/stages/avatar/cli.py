@@ -25,7 +25,9 @@ def avatar_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     backend: str = typer.Option("auto", "--backend", help="Splatting backend: auto, cpu, cuda, gsplat, torch."),
     gaussians: int = typer.Option(25000, "--gaussians", help="Number of seed Gaussians."),
-    refine: bool = typer.Option(False, "--refine", help="Jointly refine the per-frame expression/pose while training."),
+    refine: bool = typer.Option(True, "--refine/--no-refine", help="Jointly refine the per-frame expression while "
+                                "training (video; default on)."),
+    refine_pose: bool = typer.Option(False, "--refine-pose", help="Refine the per-frame head rotation/translation too."),
     no_densify: bool = typer.Option(False, "--no-densify", help="No adaptive densification/pruning."),
     flame: Optional[Path] = typer.Option(None, "--flame", help="FLAME generic_model.pkl for a FLAME fit."),
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS in the metrics."),
@@ -39,7 +41,7 @@ def avatar_command(
 
     try:
         params = AvatarStage.Params(iterations=iterations, holdout=holdout, one_shot=one_shot, device=device,
-                                    backend=backend, gaussians=gaussians, refine=refine,
+                                    backend=backend, gaussians=gaussians, refine=refine, refine_pose=refine_pose,
                                     densify=not no_densify, flame=str(flame) if flame else None, lpips=not no_lpips)
     except pydantic.ValidationError as e:
         err = e.errors()[0]

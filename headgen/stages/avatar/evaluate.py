@@ -80,6 +80,24 @@ def retrieval_indices(lm: np.ndarray, train_ids, eval_ids) -> np.ndarray:
     return np.asarray(out, np.int64)
 
 
+def neighbour_weights(lm: np.ndarray, train_ids, eval_ids, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """For each eval frame, its ``k`` training frames with the nearest centred landmarks (T,468,2) (the retrieval
+    baseline's distance) and inverse-distance weights summing to 1 -> (ids (N,k) frame ids, weights (N,k))."""
+    c = lm - np.nanmean(lm, axis=1, keepdims=True)
+    tr = np.asarray(train_ids)
+    ok = np.isfinite(c[tr]).all((1, 2))
+    tr = tr[ok] if ok.any() else tr
+    k = max(1, min(int(k), len(tr)))
+    ids, ws = [], []
+    for f in eval_ids:
+        d = np.sqrt(np.nansum((c[tr] - c[f]) ** 2, axis=(1, 2)))
+        nn = np.argsort(d)[:k]
+        w = 1.0 / np.maximum(d[nn], 1e-6)
+        ids.append(tr[nn])
+        ws.append(w / w.sum())
+    return np.asarray(ids, np.int64).reshape(-1, k), np.asarray(ws, np.float32).reshape(-1, k)
+
+
 @torch.no_grad()
 def textured_mesh(model, verts: torch.Tensor, frames: np.ndarray, K: torch.Tensor, train_ids, eval_ids,
                   background: torch.Tensor, tex_size: int = 512, max_views: int = 12) -> torch.Tensor:

@@ -41,7 +41,8 @@ class AvatarOptions:
     device: str = "auto"
     backend: str = "auto"
     n_gaussians: int = 25000
-    refine: bool = False
+    refine: bool = True                     # video: jointly refine the per-frame expression (one-shot: never)
+    refine_pose: bool = False               # with refine: the per-frame rotation / translation too
     densify: bool = True
     flame_path: str | None = None
     lpips: bool = True
@@ -49,6 +50,8 @@ class AvatarOptions:
     exclude: str | None = None              # "START:END" frames neither trained on nor evaluated (validation)
     smooth_pose: float | None = None        # frames (at 25 fps); None: the mode's default (ONE_SHOT_SMOOTH, VIDEO_SMOOTH)
     smooth_expression: float | None = None  # frames (at 25 fps); None: the mode's default
+    refine_transfer: int = 3                # with refine: held-out frames take the landmark-nearest k training frames'
+                                            # refined expression deltas (0: driven by the fit alone)
     extra: dict = field(default_factory=dict)   # TrainOptions overrides (benches, tests)
 
 
@@ -90,7 +93,8 @@ def train_options(opts: AvatarOptions, one_shot: bool) -> TrainOptions:
     """TrainOptions for a run: one-shot runs are short, without densification or refinement."""
     it = opts.iterations if opts.iterations is not None else (ONE_SHOT_ITERATIONS if one_shot else VIDEO_ITERATIONS)
     kw = dict(iterations=int(it), n_gaussians=opts.n_gaussians, backend=opts.backend, seed=opts.seed,
-              refine=opts.refine and not one_shot, densify=opts.densify and not one_shot)
+              refine=opts.refine and not one_shot, refine_pose=opts.refine_pose,
+              densify=opts.densify and not one_shot)
     if one_shot:   # one view: colours, and small moves / resizes of the seeds that sharpen the photo's detail;
         # opacities and orientations stay (the seeded overlap keeps the surface closed when the mouth opens or the
         # head turns)
@@ -190,13 +194,21 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     gt_all = lambda ids: torch.as_tensor(clip.frames[ids], device=dev).float() / 255.0
     eval_ids = np.asarray([f for f in clip.eval_ids if usable[f]], np.int64)
     view_ids = eval_ids if len(eval_ids) else clip.train_ids[:75]
-    renders = []
-    with torch.no_grad():
-        for a in range(0, len(view_ids), 4):
-            ids = view_ids[a:a + 4]
-            renders.append(render_vertices(avatar, verts[ids], clip.K, clip.size, background=background,
+    drive = verts
+    transfer = topts.refine and opts.refine_transfer > 0 and len(eval_ids) > 0
+    if transfer:   # the fit's systematic errors that refinement corrected, carried over by landmark similarity
+        drive = verts.clone()
+        drive[eval_ids] = transferred_vertices(model, clip, lm, deltas, eval_ids, opts.refine_transfer)
+
+    def render_ids(vv, ids_all):
+        out = []
+        with torch.no_grad():
+            for a in range(0, len(ids_all), 4):
+                ids = ids_all[a:a + 4]
+                out.append(render_vertices(avatar, vv[ids], clip.K, clip.size, background=background,
                                            backend=topts.backend)["rgb"].clamp(0, 1))
-    renders = torch.cat(renders) if renders else torch.zeros(0, H, W, 3, device=dev)
+        return torch.cat(out) if out else torch.zeros(0, H, W, 3, device=dev)
+    renders = render_ids(drive, view_ids)
     metrics = dict(mode=avatar.meta["mode"], media=str(media), fit=str(fit_path), image_size=[W, H],
                    train_frames=[int(f) for f in clip.train_ids], heldout_frames=[int(f) for f in eval_ids],
                    train_seconds=round(stats["seconds"], 2), iterations=topts.iterations, n_gaussians=avatar.n,
@@ -222,6 +234,10 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
         metrics["heldout"] = {name: region_metrics(pred, gt, boxes, opts.lpips)
                               for name, pred in (("avatar", renders.cpu()), ("retrieval", retr),
                                                  ("textured_mesh", tm.cpu()))}
+        if transfer:   # the same avatar driven by the fit alone, for comparison
+            metrics["refine_transfer"] = int(opts.refine_transfer)
+            metrics["heldout"]["avatar_fit_driven"] = region_metrics(render_ids(verts, eval_ids).cpu(), gt, boxes,
+                                                                     opts.lpips)
         h = metrics["heldout"]
         metrics["summary"] = {r: {m: h["avatar"][r][m] for m in ("psnr", "ssim", "lpips")} for r in ("full", "face", "mouth")}
         metrics["goals"] = dict(
@@ -244,6 +260,27 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     write_json_atomic(out_dir / "avatar_metrics.json", metrics, indent=1)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     return metrics
+
+
+@torch.no_grad()
+def transferred_vertices(model, clip, lm: np.ndarray, deltas: dict, eval_ids, k: int) -> torch.Tensor:
+    """Posed vertices (len(eval_ids), V, 3) of held-out frames driven by the fit plus the refined expression deltas
+    of their ``k`` training frames with the nearest centred landmarks (inverse-distance weighted; the same tracking
+    information the retrieval baseline uses; rotation and translation stay the fit's)."""
+    from headgen.stages.avatar.data import model_inputs
+    from headgen.stages.avatar.evaluate import neighbour_weights
+
+    nn, w = neighbour_weights(lm, clip.train_ids, eval_ids, k)
+    dev = clip.K.device
+    e = deltas["expression"]
+    de = (e[torch.as_tensor(nn, device=dev)] * torch.as_tensor(w, device=dev)[..., None]).sum(1)
+    idx = torch.as_tensor(np.asarray(eval_ids), device=dev)
+    out = []
+    for a in range(0, len(idx), 16):
+        kw = model_inputs(clip.params, idx[a:a + 16])
+        kw["expression"] = kw["expression"] + de[a:a + 16]
+        out.append(model(**kw).vertices)
+    return torch.cat(out)
 
 
 def one_shot_background(background: np.ndarray, model, verts: torch.Tensor, rotation: torch.Tensor, frame: np.ndarray,

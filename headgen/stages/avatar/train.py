@@ -30,8 +30,9 @@ PER_G = Avatar.PER_GAUSSIAN[1:]   # learnable per-Gaussian tensors (binding is n
 @dataclass
 class TrainOptions:
     """iterations: optimiser steps (one frame each); n_gaussians: seeds (>= one per triangle);
-    max_gaussians: densification cap; lambda_dssim: D-SSIM weight; refine: jointly refine per-frame
-    expression / rotation / translation; densify: adaptive density control; backend: splat backend;
+    max_gaussians: densification cap; lambda_dssim: D-SSIM weight; refine: jointly refine per-frame expression
+    deltas; refine_pose: with refine, per-frame rotation / translation deltas too; densify: adaptive density control;
+    backend: splat backend;
     mouth_weight: loss weight inside the training frames' lip boxes (1 = none); frozen_parts: model parts
     (``colors.triangle_parts`` names) whose Gaussians keep their seeded parameters; color_range_weight: penalty on
     degree-0 colours outside [0, 1] (Adam moves barely visible Gaussians as fast as visible ones, so without it the
@@ -41,6 +42,7 @@ class TrainOptions:
     max_gaussians: int = 90000
     lambda_dssim: float = 0.2
     refine: bool = True
+    refine_pose: bool = True
     densify: bool = True
     densify_from: int = 150
     densify_every: int = 150
@@ -86,7 +88,8 @@ class _Params:
               "rotation": opts.lr_rotation_delta, "translation": opts.lr_translation_delta}
         groups = [{"params": [p], "lr": lr[k], "name": k} for k, p in self.g.items()]
         if opts.refine:
-            groups += [{"params": [p], "lr": lr[k], "name": k} for k, p in self.d.items()]
+            groups += [{"params": [p], "lr": lr[k], "name": k} for k, p in self.d.items()
+                       if k == "expression" or opts.refine_pose]
         try:
             self.opt = torch.optim.Adam(groups, eps=1e-15, fused=True)
         except (RuntimeError, TypeError, ValueError):   # torch builds without a fused Adam for this device
