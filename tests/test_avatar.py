@@ -177,3 +177,32 @@ def test_render_shapes_background_and_gradients():
     assert out["means2d"][0].grad is not None
     with pytest.raises(InputError):
         render_vertices(av, verts, K.expand(3, 3, 3), (32, 24), backend="cpu")
+
+
+def test_frame_quaternions_and_quat_multiply_match_the_explicit_formulas():
+    """The matrix-product forms used by ``deform`` equal Shepperd's method of ``geometry.rotations`` (all four
+    branches: random rotations and the 180-degree turns about each axis) and the Hamilton product written out, with
+    broadcasting and gradients."""
+    from headgen.avatar.binding import frame_quaternions, quat_multiply
+    from headgen.geometry.rotations import matrix_to_quaternion, quaternion_to_matrix
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(2, 500, 4, generator=g, dtype=torch.float64), dim=-1)
+    R = torch.cat([quaternion_to_matrix(q), torch.diag_embed(torch.tensor(
+        [[1.0, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=torch.float64))[None].expand(2, 4, 3, 3)], 1)
+    assert torch.allclose(frame_quaternions(R), matrix_to_quaternion(R), atol=1e-12)
+    a = q.clone().requires_grad_()
+    b = torch.randn(500, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    aw, ax, ay, az = a.unbind(-1)
+    bw, bx, by, bz = b.unbind(-1)
+    ref = torch.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                       aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw], -1)
+    out = quat_multiply(a, b)
+    assert out.shape == (2, 500, 4) and torch.allclose(out, ref, atol=1e-12)
+    ga = torch.autograd.grad(out.sum(), (a, b))
+    gr = torch.autograd.grad(ref.sum(), (a, b))
+    assert all(torch.allclose(x, y, atol=1e-12) for x, y in zip(ga, gr))
+    # composing rotations: R(a * b) = R(a) R(b)
+    qa, qb = q[0, :5], q[1, :5]
+    assert torch.allclose(quaternion_to_matrix(quat_multiply(qa, qb)), quaternion_to_matrix(qa) @ quaternion_to_matrix(qb),
+                          atol=1e-12)
