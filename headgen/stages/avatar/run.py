@@ -194,10 +194,13 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
     gt_all = lambda ids: torch.as_tensor(clip.frames[ids], device=dev).float() / 255.0
     eval_ids = np.asarray([f for f in clip.eval_ids if usable[f]], np.int64)
     view_ids = eval_ids if len(eval_ids) else clip.train_ids[:75]
-    drive = verts
+    drive = verts       # per frame: training frames with their refined parameters, held-out ones transferred
+    if topts.refine:
+        with torch.no_grad():
+            drive = torch.cat([model(**D.model_inputs(clip.params, torch.arange(a, min(a + 16, T), device=dev),
+                                                      deltas)).vertices for a in range(0, T, 16)])
     transfer = topts.refine and opts.refine_transfer > 0 and len(eval_ids) > 0
     if transfer:   # the fit's systematic errors that refinement corrected, carried over by landmark similarity
-        drive = verts.clone()
         drive[eval_ids] = transferred_vertices(model, clip, lm, deltas, eval_ids, opts.refine_transfer)
 
     def render_ids(vv, ids_all):
@@ -220,7 +223,7 @@ def run_avatar(media: str | Path, fit_path: str | Path, out_dir: str | Path, opt
                                 lpips="AlexNet; crops under 64 px enlarged to 64 px"))
     tv = clip.train_ids[:8]
     with torch.no_grad():
-        tv_r = render_vertices(avatar, verts[tv], clip.K, clip.size, background=background, backend=topts.backend)["rgb"]
+        tv_r = render_vertices(avatar, drive[tv], clip.K, clip.size, background=background, backend=topts.backend)["rgb"]
         metrics["train_view"] = _strip(region_metrics(tv_r.clamp(0, 1).cpu(), gt_all(tv).cpu(),
                                                       [region_boxes(lm[f], clip.size) for f in tv], opts.lpips))
     if len(eval_ids):
