@@ -112,8 +112,13 @@ def _main(argv: list[str] | None) -> int:
             except ImportError:
                 continue
             click_error, abort = getattr(exc, "ClickException", None), getattr(exc, "Abort", None)
-            if click_error is not None and isinstance(e, click_error):
-                e.show()
+            if click_error is not None and isinstance(e, click_error):   # one line, like every other error
+                ctx = getattr(e, "ctx", None)
+                path = getattr(ctx, "command_path", None)
+                where = f"{path}: " if path else ""
+                usage = getattr(exc, "UsageError", None)
+                hint = f" (see '{path} --help')" if path and usage is not None and isinstance(e, usage) else ""
+                print(f"headgen: error: {where}{e.format_message()}{hint}", file=sys.stderr)
                 return e.exit_code
             if abort is not None and isinstance(e, abort):   # typer's vendored click has no Abort
                 return 1

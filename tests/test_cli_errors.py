@@ -35,9 +35,15 @@ def test_unexpected_error_is_not_masked(monkeypatch):
         cli.main(["boom"])
 
 
-def test_usage_error_exit_code(monkeypatch, capsys):
+def test_usage_error_exit_code_and_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "app", _app(RuntimeError("unused")))
     assert cli.main(["boom", "--no-such-option"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("headgen: error: ") and "--no-such-option" in err[0]
+    assert "--help" in err[0]                      # where to look
+    assert cli.main(["no-such-command"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-command" in err[0]
 
 
 @pytest.mark.parametrize("exc, line", [
