@@ -6,8 +6,10 @@ OUT/eval/ (callable from Python without the runner).
     {"mode": "video" | "one_shot", "media", "fit", "image_size": [w, h], "train_frames": [...],
      "heldout_frames": [...], "train_seconds", "iterations", "n_gaussians", "total_seconds", "device",
      "crop": [x0, y0, x1, y1], "densify": [...],
-     "heldout": {"avatar" | "retrieval" | "textured_mesh": {"full" | "face" | "mouth":
+     "heldout": {"avatar" | "retrieval" | "textured_mesh" | "avatar_fit_driven": {"full" | "face" | "mouth":
                  {"psnr", "ssim", "lpips", "per_frame": {...}}}} or null,
+     "refine_transfer": k (with refinement: held-out frames driven with the refined expression deltas of their k
+                 landmark-nearest training frames; "avatar_fit_driven" = the same avatar driven by the fit alone),
      "retrieval_frames": [...], "train_view": {region metrics of the avatar on its training frame(s)},
      "regions": {...how the boxes are made...}}
 
