@@ -69,15 +69,7 @@ def region_metrics(pred: torch.Tensor, gt: torch.Tensor, boxes: list[dict], with
 def retrieval_indices(lm: np.ndarray, train_ids, eval_ids) -> np.ndarray:
     """For each eval frame, the training frame whose centred landmarks (T,468,2) are nearest (sum of
     squared distances) -> (len(eval_ids),) frame ids."""
-    c = lm - np.nanmean(lm, axis=1, keepdims=True)
-    tr = np.asarray(train_ids)
-    ok = np.isfinite(c[tr]).all((1, 2))
-    tr = tr[ok] if ok.any() else tr
-    out = []
-    for f in eval_ids:
-        d = np.nansum((c[tr] - c[f]) ** 2, axis=(1, 2))
-        out.append(int(tr[int(np.argmin(d))]))
-    return np.asarray(out, np.int64)
+    return neighbour_weights(lm, train_ids, eval_ids, k=1)[0][:, 0]
 
 
 def neighbour_weights(lm: np.ndarray, train_ids, eval_ids, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +83,7 @@ def neighbour_weights(lm: np.ndarray, train_ids, eval_ids, k: int = 3) -> tuple[
     ids, ws = [], []
     for f in eval_ids:
         d = np.sqrt(np.nansum((c[tr] - c[f]) ** 2, axis=(1, 2)))
-        nn = np.argsort(d)[:k]
+        nn = np.argsort(d, kind="stable")[:k]      # ties: the earliest training frame
         w = 1.0 / np.maximum(d[nn], 1e-6)
         ids.append(tr[nn])
         ws.append(w / w.sum())
